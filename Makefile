@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast bench lint clean worker
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## run: start everything (local Redis, RQ worker, fake nDelius, web) with demo data on SQLite
+run: $(STAMP)
+	$(PY) scripts/run.py
+
+## test: install what tests need (Chromium included) and run the whole suite on PostgreSQL and SQLite
+test: $(STAMP)
+	scripts/ensure-test-services.sh
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not browser" -x
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet ruff mypy
+	$(VENV)/bin/ruff check app jobs tests
+	$(VENV)/bin/mypy --strict app/scheduling
+
+clean:
+	rm -rf $(VENV) instance *.egg-info

@@ -1,0 +1,83 @@
+"""Flask commands: `flask demo seed`, `flask schedule preview`, `flask bank-holidays refresh`,
+`flask progress verify`."""
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+
+from app.cli_schedule import schedule_cli
+from app.extensions import db
+
+
+@click.group("demo")
+def demo_cli() -> None:
+    """Demo data."""
+
+
+@demo_cli.command("seed")
+def demo_seed() -> None:
+    """Load the template, bank holidays if missing, and the demo regions, users, referrals and groups."""
+    from app import demo
+    from app.services import bank_holidays
+
+    if bank_holidays.covered_years() is None:
+        bank_holidays.load_snapshot()
+        db.session.commit()
+    created = demo.seed()
+    click.echo("Demo data loaded." if created else "Demo data was already there; nothing changed.")
+
+
+@click.group("bank-holidays")
+def bank_holidays_cli() -> None:
+    """England and Wales bank holidays."""
+
+
+@bank_holidays_cli.command("refresh")
+def bank_holidays_refresh() -> None:
+    """Fetch GOV.UK's bank holidays; on failure the stored ones stay and the reason is printed."""
+    from app.integrations.bank_holidays import BankHolidaySourceError
+    from app.services import bank_holidays
+
+    try:
+        count = bank_holidays.refresh(current_app.config["BANK_HOLIDAYS_URL"])
+    except (BankHolidaySourceError, ValueError) as exc:
+        db.session.rollback()
+        click.echo(f"error: bank holidays not refreshed, the stored ones are kept: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"Stored {count} bank holidays from GOV.UK.")
+
+
+@bank_holidays_cli.command("load-snapshot")
+def bank_holidays_snapshot() -> None:
+    """Replace the stored bank holidays with the snapshot shipped with the app."""
+    from app.services import bank_holidays
+
+    count = bank_holidays.load_snapshot()
+    db.session.commit()
+    click.echo(f"Stored {count} bank holidays from the snapshot.")
+
+
+@click.group("progress")
+def progress_cli() -> None:
+    """Stored completion progress."""
+
+
+@progress_cli.command("verify")
+def progress_verify() -> None:
+    """Recompute every person's completion from attendance; exit 1 on any difference from what is stored."""
+    from app.services import progress
+
+    differences = progress.recompute_all()
+    for referral_id, (truth, stored) in sorted(differences.items()):
+        click.echo(f"referral {referral_id}: {truth} sessions complete by attendance, {stored} stored")
+    if differences:
+        click.echo(f"{len(differences)} differences", err=True)
+        sys.exit(1)
+    click.echo("Stored progress matches attendance.")
+
+
+def register_cli(app: Flask) -> None:
+    for group in (demo_cli, schedule_cli, bank_holidays_cli, progress_cli):
+        app.cli.add_command(group)

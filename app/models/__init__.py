@@ -1,0 +1,21 @@
+"""The data model of SPEC §2. Invariants are database constraints, not only Python.
+
+Session times are stored as naive Europe/London wall-clock datetimes: a session at 10:00 stays at 10:00
+across the March and October clock changes. Audit and bookkeeping timestamps are UTC.
+"""
+from app.models.audit import AuditEvent
+from app.models.bank_holiday import BankHoliday
+from app.models.group import Group, GroupFacilitator, GroupSlot, Membership
+from app.models.ndelius import NDeliusAppointment, OutboxItem
+from app.models.operation import Operation, OperationStep
+from app.models.programme import Module, ProgrammeTemplate, SessionTemplate
+from app.models.referral import Referral, ReferralProgress, TemplateCompletion
+from app.models.session import Attendance, AttendanceHistory, Attendee, Session, SessionFacilitator
+from app.models.user import Facilitator, Region, User
+
+__all__ = [
+    "Attendance", "AttendanceHistory", "Attendee", "AuditEvent", "BankHoliday", "Facilitator", "Group",
+    "GroupFacilitator", "GroupSlot", "Membership", "Module", "NDeliusAppointment", "Operation",
+    "OperationStep", "OutboxItem", "ProgrammeTemplate", "Referral", "ReferralProgress", "Region",
+    "Session", "SessionFacilitator", "SessionTemplate", "TemplateCompletion", "User",
+]

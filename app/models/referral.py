@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import UTCDateTime, enum_check, utcnow
+from app.models.user import Region
+
+SEXES = ("male", "female")
+GROUP_SEXES = ("male", "female", "mixed")
+COHORTS = ("general", "sexual")
+STATUSES = (
+    "Awaiting allocation", "Scheduled", "On programme", "Programme complete", "Deferred", "Withdrawn",
+    "Breach", "Recall", "Return to court", "Suitable but not ready",
+)
+CLOSED_STATUSES = ("Programme complete", "Withdrawn", "Breach", "Recall", "Return to court")
+
+
+class Referral(db.Model):
+    __tablename__ = "referral"
+    __table_args__ = (
+        CheckConstraint(
+            "(requirement_id IS NULL) <> (licence_condition_id IS NULL)", name="one_of_requirement_or_licence"
+        ),
+        CheckConstraint(enum_check("sex", SEXES), name="sex"),
+        CheckConstraint(enum_check("cohort", COHORTS), name="cohort"),
+        CheckConstraint(enum_check("status", STATUSES), name="status"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    crn: Mapped[str] = mapped_column(String(10), index=True)
+    person_name: Mapped[str] = mapped_column(String(200))
+    sex: Mapped[str] = mapped_column(String(10))
+    cohort: Mapped[str] = mapped_column(String(10))
+    learning_disability: Mapped[bool] = mapped_column(Boolean, default=False)
+    requirement_id: Mapped[int | None] = mapped_column(Integer)
+    licence_condition_id: Mapped[int | None] = mapped_column(Integer)
+    sentence_end_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(30), default="Awaiting allocation", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    region: Mapped[Region] = relationship()
+    progress: Mapped[ReferralProgress | None] = relationship(back_populates="referral", uselist=False)
+
+
+class TemplateCompletion(db.Model):
+    """A session template this person has completed (outcome ATTC in any session of it, any group)."""
+
+    __tablename__ = "template_completion"
+    __table_args__ = (UniqueConstraint("referral_id", "session_template_id", name="uq_template_completion"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), index=True)
+    session_template_id: Mapped[int] = mapped_column(ForeignKey("session_template.id"))
+    attendee_id: Mapped[int] = mapped_column(ForeignKey("attendee.id"))
+
+
+class ReferralProgress(db.Model):
+    """Stored roll-up of TemplateCompletion, updated in the attendance transaction."""
+
+    __tablename__ = "referral_progress"
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), primary_key=True)
+    sessions_completed: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_total: Mapped[int] = mapped_column(Integer, default=0)
+    modules_completed: Mapped[int] = mapped_column(Integer, default=0)
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    referral: Mapped[Referral] = relationship(back_populates="progress")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import enum_check
+
+ROLES = ("facilitator", "treatment_manager", "lead", "admin")
+ROLE_NAMES = {
+    "facilitator": "Facilitator",
+    "treatment_manager": "Treatment manager",
+    "lead": "Lead",
+    "admin": "Admin",
+}
+
+
+class Region(db.Model):
+    __tablename__ = "region"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class Facilitator(db.Model):
+    __tablename__ = "facilitator"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    staff_code: Mapped[str] = mapped_column(String(20), unique=True)
+    team_code: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str] = mapped_column(String(200))
+
+    region: Mapped[Region] = relationship()
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "app_user"
+    __table_args__ = (CheckConstraint(enum_check("role", ROLES), name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(20))
+    region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("facilitator.id"), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped at sign-out: a copied session cookie carrying the old value stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    region: Mapped[Region] = relationship()
+    facilitator: Mapped[Facilitator | None] = relationship()
+
+    @property
+    def is_active(self) -> bool:  # type: ignore[override]
+        return bool(self.active)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def role_name(self) -> str:
+        return ROLE_NAMES[self.role]

@@ -1,0 +1,107 @@
+"""Creating groups and reading them, always within the signed-in user's region."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from app.extensions import db
+from app.models import Facilitator, Group, GroupFacilitator, GroupSlot, Membership, Session, User
+from app.scheduling import Slot
+from app.services import audit
+from app.services.errors import ServiceError
+from app.services.programme import current_template
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    code: str
+    cohort: str
+    sex: str
+    learning_disability: bool
+    delivery_location: str
+    earliest_start_date: date
+    slots: tuple[Slot, ...]
+    lead_facilitator_id: int
+    cover_facilitator_ids: tuple[int, ...] = field(default=())
+
+
+def region_filter(user: User):  # type: ignore[no-untyped-def]
+    """Admins see every region; everybody else only their own."""
+    return True if user.role == "admin" else Group.region_id == user.region_id
+
+
+def groups_for(user: User) -> list[tuple[Group, int, int]]:
+    """The user's groups with member and session counts, in one query."""
+    members = (
+        select(func.count(Membership.id)).where(Membership.group_id == Group.id, Membership.left_at.is_(None))
+        .correlate(Group).scalar_subquery()
+    )
+    sessions = (
+        select(func.count(Session.id)).where(Session.group_id == Group.id, Session.kind == "scheduled")
+        .correlate(Group).scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Group, members, sessions).where(region_filter(user))
+        .options(selectinload(Group.slots)).order_by(Group.code)
+    ).all()
+    return [(g, m, s) for g, m, s in rows]
+
+
+def get_group(user: User, group_id: int) -> Group | None:
+    return db.session.scalar(
+        select(Group).where(Group.id == group_id, region_filter(user)).options(
+            selectinload(Group.slots),
+            selectinload(Group.facilitators).selectinload(GroupFacilitator.facilitator),
+            selectinload(Group.memberships).selectinload(Membership.referral),
+        )
+    )
+
+
+def facilitators_for(user: User) -> list[Facilitator]:
+    query = select(Facilitator).order_by(Facilitator.name)
+    if user.role != "admin":
+        query = query.where(Facilitator.region_id == user.region_id)
+    return list(db.session.scalars(query))
+
+
+def create_group(actor: User, data: GroupInput) -> Group:
+    if not data.slots:
+        raise ServiceError("Add at least one day and time", "slots")
+    if len(set(data.slots)) != len(data.slots):
+        raise ServiceError("Each day and time can only be added once", "slots")
+    if data.lead_facilitator_id in data.cover_facilitator_ids:
+        raise ServiceError("The lead facilitator cannot also be a cover facilitator", "cover_facilitator_ids")
+    if db.session.scalar(select(Group.id).filter_by(region_id=actor.region_id, code=data.code)):
+        raise ServiceError(f"A group with code {data.code} already exists in your region", "code")
+    wanted = {data.lead_facilitator_id, *data.cover_facilitator_ids}
+    found = set(db.session.scalars(
+        select(Facilitator.id).where(Facilitator.id.in_(wanted), Facilitator.region_id == actor.region_id)
+    ))
+    if found != wanted:
+        raise ServiceError("Choose facilitators from your region", "lead_facilitator_id")
+    template = current_template(data.earliest_start_date)
+    if template is None:
+        raise ServiceError("No programme template is valid on that start date", "earliest_start_date")
+
+    group = Group(
+        region_id=actor.region_id, code=data.code, cohort=data.cohort, sex=data.sex,
+        learning_disability=data.learning_disability, delivery_location=data.delivery_location,
+        earliest_start_date=data.earliest_start_date, template_id=template.id,
+        treatment_manager_id=actor.id if actor.role == "treatment_manager" else None, created_by_id=actor.id,
+    )
+    group.slots = [GroupSlot(day_of_week=s.weekday, start_time=s.start) for s in data.slots]
+    group.facilitators = [GroupFacilitator(facilitator_id=data.lead_facilitator_id, role="lead")] + [
+        GroupFacilitator(facilitator_id=f, role="cover") for f in data.cover_facilitator_ids
+    ]
+    db.session.add(group)
+    db.session.flush()
+    audit.record(actor, "group.created", group, group_id=group.id, after={
+        "code": group.code, "cohort": group.cohort, "sex": group.sex,
+        "earliest_start_date": group.earliest_start_date.isoformat(),
+        "slots": [f"{s.weekday}@{s.start:%H:%M}" for s in data.slots],
+    })
+    db.session.commit()
+    return group

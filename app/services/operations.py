@@ -1,0 +1,53 @@
+"""Operations: the record a person watches while a background job works.
+
+Progress inside a job's single transaction cannot be committed to the Operation row without committing the
+work itself, so live progress is also published to Redis; the row holds the durable state."""
+from __future__ import annotations
+
+import logging
+
+from redis import Redis
+from redis.exceptions import RedisError
+
+from app.extensions import db
+from app.models import Operation
+
+log = logging.getLogger(__name__)
+LIVE_TTL_SECONDS = 3600
+
+
+def _key(operation_id: int) -> str:
+    return f"operation:{operation_id}:progress"
+
+
+def report_live(redis: Redis | None, operation: Operation, done: int, total: int, message: str) -> None:
+    if redis is None:
+        return
+    try:
+        redis.hset(_key(operation.id), mapping={"done": done, "total": total, "message": message})
+        redis.expire(_key(operation.id), LIVE_TTL_SECONDS)
+    except RedisError:
+        log.warning("live progress not published", exc_info=True)
+
+
+def live_progress(redis: Redis | None, operation: Operation) -> tuple[int, int, str | None]:
+    """done/total/message: the live figures while running, else the stored ones."""
+    if redis is not None and operation.status == "running":
+        try:
+            data = redis.hgetall(_key(operation.id))
+        except RedisError:
+            data = {}
+        if data:
+            return int(data[b"done"]), int(data[b"total"]), data[b"message"].decode()
+    return operation.done, operation.total, operation.message
+
+
+def fail(operation_id: int, error: str) -> None:
+    """Record a failure in a fresh transaction (the job's own work has been rolled back)."""
+    db.session.rollback()
+    operation = db.session.get(Operation, operation_id)
+    if operation is None:
+        return
+    operation.status = "failed"
+    operation.error = error
+    db.session.commit()

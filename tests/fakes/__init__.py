@@ -1,0 +1,1 @@
+"""Fake external services (real HTTP servers on localhost) for local runs and tests."""

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import (
+    Attendee, AuditEvent, Membership, OutboxItem, Referral, Session, SessionFacilitator,
+)
+from app.scheduling import Slot
+from app.services.bank_holidays import holiday_dates
+
+
+@pytest.fixture
+def manager(world):  # type: ignore[no-untyped-def]
+    return world.user(world.region(), "treatment_manager")
+
+
+def test_starting_a_group_schedules_every_session_by_the_worked_example(world, manager):  # type: ignore[no-untyped-def]
+    people = tuple(world.referral(manager.region) for _ in range(3))
+    group = world.started(world.group(manager, members=people), manager)
+
+    sessions = db.session.scalars(select(Session).where(Session.group_id == group.id)
+                                  .order_by(Session.starts_at)).all()
+    assert len(sessions) == 27
+    assert [s.starts_at for s in sessions[:5]] == [
+        datetime(2026, 3, 23, 10), datetime(2026, 4, 13, 10), datetime(2026, 4, 20, 10),
+        datetime(2026, 4, 27, 10), datetime(2026, 5, 11, 10),  # 4 May is a bank holiday
+    ]
+    assert sessions[0].ends_at == datetime(2026, 3, 23, 11)
+    assert sessions[1].ends_at == datetime(2026, 4, 13, 12, 30)
+    assert sessions[-1].starts_at == datetime(2026, 11, 30, 10)  # six weeks after the last group session
+    assert group.started_at is not None
+    assert db.session.scalar(select(func.count(Attendee.id))) == 27 * 3
+    assert db.session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.action == "create")) == 81
+    leads = db.session.scalar(select(func.count(SessionFacilitator.id)).where(SessionFacilitator.role == "lead"))
+    assert leads == 27
+    assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "group.schedule_generated"))
+
+
+def test_running_the_generation_twice_does_not_create_a_second_schedule(world, manager):  # type: ignore[no-untyped-def]
+    group = world.group(manager)
+    world.started(group, manager)
+    world.started(group, manager)
+    assert db.session.scalar(select(func.count(Session.id)).where(Session.group_id == group.id)) == 27
+
+
+def test_the_database_refuses_a_second_generated_copy_of_a_session(world, manager):  # type: ignore[no-untyped-def]
+    group = world.started(world.group(manager), manager)
+    first = db.session.scalars(select(Session).where(Session.group_id == group.id)).first()
+    db.session.add(Session(group_id=group.id, session_template_id=first.session_template_id, kind="scheduled",
+                           starts_at=datetime(2027, 1, 4, 10), ends_at=datetime(2027, 1, 4, 11)))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_referral_needs_exactly_one_of_requirement_or_licence_condition(world):  # type: ignore[no-untyped-def]
+    region = world.region()
+    db.session.add(Referral(region_id=region.id, crn="X1", person_name="A", sex="male", cohort="general",
+                            requirement_id=1, licence_condition_id=2))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    db.session.add(Referral(region_id=region.id, crn="X2", person_name="B", sex="male", cohort="general"))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_referral_has_at_most_one_active_membership(world, manager):  # type: ignore[no-untyped-def]
+    person = world.referral(manager.region)
+    world.group(manager, "A", members=(person,))
+    second = world.group(manager, "B")
+    db.session.add(Membership(group_id=second.id, referral_id=person.id))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_a_session_has_exactly_one_lead_facilitator(world, manager):  # type: ignore[no-untyped-def]
+    group = world.started(world.group(manager), manager)
+    session = db.session.scalars(select(Session).where(Session.group_id == group.id)).first()
+    other = world.facilitator(manager.region)
+    db.session.add(SessionFacilitator(session_id=session.id, facilitator_id=other.id, role="lead"))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+
+
+def test_bank_holidays_come_from_the_database_and_the_library_beyond_it(app):  # type: ignore[no-untyped-def]
+    holidays = holiday_dates(date(2026, 1, 1), years_ahead=12)
+    assert date(2026, 4, 6) in holidays and date(2026, 5, 4) in holidays
+    assert date(2026, 4, 7) not in holidays
+    assert date(2038, 4, 26) in holidays  # Easter Monday beyond the snapshot: the holidays library
+
+
+def test_two_weekly_slots_fill_in_time_order(world, manager):  # type: ignore[no-untyped-def]
+    group = world.group(manager, start=date(2026, 3, 23), slots=(Slot(0, time(10)), Slot(3, time(14))))
+    world.started(group, manager)
+    first = db.session.scalars(select(Session.starts_at).where(Session.group_id == group.id)
+                               .order_by(Session.starts_at).limit(4)).all()
+    # pre-group Mon 23 Mar; restart on/after 13 Apr: Mon 13 Apr, Thu 16 Apr, Mon 20 Apr
+    assert first == [datetime(2026, 3, 23, 10), datetime(2026, 4, 13, 10), datetime(2026, 4, 16, 14),
+                     datetime(2026, 4, 20, 10)]
+
+
+def test_demo_seed_is_idempotent(app):  # type: ignore[no-untyped-def]
+    from app import demo
+
+    assert demo.seed() is True
+    counts = {t.name: db.session.execute(select(func.count()).select_from(t)).scalar()
+              for t in db.metadata.sorted_tables}
+    assert demo.seed() is False
+    again = {t.name: db.session.execute(select(func.count()).select_from(t)).scalar()
+             for t in db.metadata.sorted_tables}
+    assert counts == again
+    assert counts["referral"] >= 30 and counts["region"] == 2

@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import Group, Operation, Session
+
+
+@pytest.fixture
+def north(world):  # type: ignore[no-untyped-def]
+    region = world.region("NW", "North West")
+    return {
+        "region": region,
+        "manager": world.user(region, "treatment_manager", "tm.nw"),
+        "facilitator": world.user(region, "facilitator", "fac.nw"),
+        "lead": world.facilitator(region, "Fran Lead"),
+        "cover": world.facilitator(region, "Cal Cover"),
+    }
+
+
+def _new_group_form(north, **overrides):  # type: ignore[no-untyped-def]
+    form = {
+        "code": "BC1", "cohort": "general", "sex": "male", "delivery_location": "Room 2",
+        "earliest_start_date": "2026-03-23", "slots-0-day": "0", "slots-0-start_time": "10:00",
+        "lead_facilitator_id": str(north["lead"].id), "cover_facilitator_ids": [str(north["cover"].id)],
+    }
+    form.update(overrides)
+    return form
+
+
+def test_sign_in_page_and_a_wrong_password_says_so(browser, north):  # type: ignore[no-untyped-def]
+    page = browser.get("/login")
+    assert page.status_code == 200 and b"Sign in" in page.data
+    wrong = browser.post("/login", {"username": "tm.nw", "password": "nope"})
+    assert wrong.status_code == 200
+    assert b"The username or password is not right" in wrong.data
+
+
+def test_signed_out_people_are_sent_to_sign_in(browser, north):  # type: ignore[no-untyped-def]
+    response = browser.get("/groups")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_a_form_post_without_the_csrf_token_is_refused(browser, north):  # type: ignore[no-untyped-def]
+    response = browser.post("/login", {"username": "tm.nw", "password": "password"}, csrf=False)
+    assert response.status_code == 400
+
+
+def test_creating_a_group_shows_each_error_next_to_its_field(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    response = browser.post("/groups/new", _new_group_form(
+        north, code="", **{"slots-0-day": "", "slots-0-start_time": ""}, earliest_start_date="31/02/2026"))
+    assert response.status_code == 400
+    page = response.data.decode()
+    assert "Enter a group code" in page
+    assert "Enter the earliest start date as a real date" in page
+    assert "Add at least one day and time" in page
+    assert "govuk-error-summary" in page
+    assert db.session.scalar(select(func.count(Group.id))) == 0
+
+
+def test_a_half_filled_slot_is_refused(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    response = browser.post("/groups/new", _new_group_form(north, **{"slots-1-day": "3"}))
+    assert response.status_code == 400
+    assert b"Enter both a day and a start time" in response.data
+
+
+def test_a_duplicate_group_code_is_refused_next_to_the_code(browser, north, world):  # type: ignore[no-untyped-def]
+    world.group(north["manager"], "BC1")
+    browser.sign_in("tm.nw")
+    response = browser.post("/groups/new", _new_group_form(north))
+    assert response.status_code == 400
+    assert b"A group with code BC1 already exists in your region" in response.data
+
+
+def test_treatment_manager_creates_and_starts_a_group_and_sees_its_schedule(browser, north, world, run_jobs):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    created = browser.post("/groups/new", _new_group_form(north))
+    assert created.status_code == 302
+    group = db.session.scalar(select(Group).filter_by(code="BC1"))
+    page = browser.get(f"/groups/{group.id}").data.decode()
+    assert "Start group" in page and "Fran Lead" in page and "Cal Cover" in page and "Monday 10:00" in page
+
+    started = browser.post(f"/groups/{group.id}/start")
+    assert started.status_code == 302
+    operation = db.session.scalar(select(Operation).filter_by(group_id=group.id))
+    waiting = browser.get(f"/groups/{group.id}").data.decode()
+    assert f'hx-get="/operations/{operation.id}"' in waiting and "Start group" not in waiting
+
+    run_jobs()
+    poll = browser.get(f"/operations/{operation.id}", htmx=True)
+    assert poll.status_code == 200
+    assert poll.headers["HX-Trigger"] == "operation-finished"
+    assert b"27 sessions scheduled" in poll.data and b"hx-trigger=\"every 1s\"" not in poll.data
+
+    schedule = browser.get(f"/groups/{group.id}", htmx=True).data.decode()
+    assert "<html" not in schedule  # just the schedule block
+    assert "Mon 23 Mar 2026" in schedule and "Mon 13 Apr 2026" in schedule
+    assert "Mon 4 May 2026" not in schedule and "Mon 11 May 2026" in schedule
+    assert "Introduction to Building Choices" in schedule
+
+
+def test_starting_a_group_twice_makes_one_schedule(browser, north, world, run_jobs):  # type: ignore[no-untyped-def]
+    group = world.group(north["manager"])
+    browser.sign_in("tm.nw")
+    browser.post(f"/groups/{group.id}/start")
+    browser.post(f"/groups/{group.id}/start")
+    assert db.session.scalar(select(func.count(Operation.id))) == 1
+    run_jobs()
+    again = browser.post(f"/groups/{group.id}/start", follow_redirects=True)
+    assert b"This group has already started" in again.data
+    assert db.session.scalar(select(func.count(Session.id))) == 27
+
+
+def test_a_facilitator_cannot_create_or_start_groups(browser, north, world):  # type: ignore[no-untyped-def]
+    group = world.group(north["manager"])
+    browser.sign_in("fac.nw")
+    assert browser.get("/groups/new").status_code == 403
+    assert browser.post(f"/groups/{group.id}/start").status_code == 403
+    assert db.session.scalar(select(func.count(Operation.id))) == 0
+
+
+def test_regions_never_see_each_others_groups(browser, north, world):  # type: ignore[no-untyped-def]
+    london = world.region("LDN", "London")
+    world.user(london, "treatment_manager", "tm.ldn")
+    ours = world.group(north["manager"], "SENTINEL-NW")
+    browser.sign_in("tm.ldn")
+    assert b"SENTINEL-NW" not in browser.get("/groups").data
+    assert browser.get(f"/groups/{ours.id}").status_code == 404
+    assert browser.post(f"/groups/{ours.id}/start").status_code == 404
+
+
+def test_operation_progress_is_not_visible_to_another_region(browser, north, world):  # type: ignore[no-untyped-def]
+    group = world.group(north["manager"])
+    operation = Operation(kind="generate", region_id=group.region_id, group_id=group.id)
+    db.session.add(operation)
+    db.session.commit()
+    london = world.region("LDN", "London")
+    world.user(london, "lead", "lead.ldn")
+    browser.sign_in("lead.ldn")
+    assert browser.get(f"/operations/{operation.id}", htmx=True).status_code == 404
+
+
+def test_a_failed_operation_says_why_and_stops_polling(browser, north, world):  # type: ignore[no-untyped-def]
+    group = world.group(north["manager"])
+    operation = Operation(kind="generate", region_id=group.region_id, group_id=group.id, status="failed",
+                          error="The schedule could not be generated: no slots")
+    db.session.add(operation)
+    db.session.commit()
+    browser.sign_in("tm.nw")
+    poll = browser.get(f"/operations/{operation.id}", htmx=True)
+    assert b"no slots" in poll.data and b"every 1s" not in poll.data
+
+
+def test_sign_out_makes_a_copied_cookie_useless(browser, north, app):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    cookie = browser.client.get_cookie("session").value
+    browser.post("/logout")
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    assert thief.get("/groups").status_code == 302
+
+
+def test_health_reports_database_redis_and_workers(browser):  # type: ignore[no-untyped-def]
+    response = browser.get("/health")
+    body = json.loads(response.data)
+    assert response.status_code == 200
+    assert body["database"]["status"] == "ok" and body["redis"]["status"] == "ok"
+    assert "count" in body["worker"]
+
+
+def test_pages_carry_security_headers(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    response = browser.get("/groups")
+    csp = response.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in csp and "nonce-" in csp and "frame-ancestors 'none'" in csp
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
