@@ -117,7 +117,10 @@ def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays:
 
     holidays = _holidays_from_file(bank_holidays, start) if bank_holidays else _app_holidays(start)
     programme = programme_from_json(template_json())
-    timeline = _timeline(programme, slots, start, holidays)
+    try:
+        timeline = _timeline(programme, slots, start, holidays)
+    except ValueError as exc:
+        raise Refused(f"--slot: {exc}") from None
     try:
         if postpone_to:
             key, new_start = _postpone_target(postpone_to)
@@ -151,7 +154,26 @@ def schedule_cli() -> None:
     """Work out schedules."""
 
 
-@schedule_cli.command("preview")
+class OneLineErrors(click.Command):
+    """Usage mistakes (an unknown option, a missing value) print one line and exit 2, like every refusal."""
+
+    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(2)
+
+
+@schedule_cli.command("preview", cls=OneLineErrors)
 @click.option("--earliest-start", help="YYYY-MM-DD")
 @click.option("--slot", multiple=True, help="DAY@HH:MM, e.g. MONDAY@10:00 (repeatable)")
 @click.option("--bank-holidays", "bank_holidays", help="a GOV.UK-format bank-holidays JSON file")

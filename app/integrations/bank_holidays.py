@@ -1,13 +1,15 @@
-"""Bank holidays: the GOV.UK JSON is the source of truth, the ``holidays`` library covers the years it does not.
+"""Bank holidays: GOV.UK's JSON is the source of truth; the ``holidays`` library covers the years it lacks.
 
 GOV.UK shape: ``{"england-and-wales": {"division": ..., "events": [{"title", "date", "notes", "bunting"}]},
 "scotland": ..., "northern-ireland": ...}``. A holiday that falls on a weekend appears only as its weekday
-substitute (``"notes": "Substitute day"``). Probation in England and Wales uses ``england-and-wales``, which is the
-library's UK subdivision ``ENG``.
+substitute (``"notes": "Substitute day"``). Probation in England and Wales uses ``england-and-wales``, which
+is the library's UK subdivision ``ENG``.
 
-The snapshot shipped in ``app/data/bank-holidays.json`` (2018-2028) lets a first run work offline. Rebuild it with
-``python -m app.integrations.bank_holidays --write-snapshot`` (GOV.UK first; library for any year it lacks).
+The snapshot shipped in ``app/data/bank-holidays.json`` (2018-2028) lets a first run work offline. Rebuild it
+with ``python -m app.integrations.bank_holidays --write-snapshot`` (GOV.UK first; library for any year it
+lacks).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,7 +70,8 @@ def parse_govuk(data: dict[str, Any], division: str = ENGLAND_AND_WALES) -> list
     """(date, title) pairs of one division, sorted by date. Raises ValueError naming what is wrong."""
     if not isinstance(data, dict):
         raise ValueError(  # noqa: TRY004 - one exception type for every malformed document
-            f"bank holidays data must be a JSON object keyed by division, got {type(data).__name__}")
+            f"bank holidays data must be a JSON object keyed by division, got {type(data).__name__}"
+        )
     if division not in data:
         present = ", ".join(map(str, data)) or "none"
         raise ValueError(f"bank holidays data has no '{division}' division (has: {present})")
@@ -97,9 +100,12 @@ def covered_years(events: Iterable[tuple[date, str]]) -> set[int]:
     return {day.year for day, _ in events}
 
 
-def fetch_govuk(url: str = GOVUK_URL, timeout: float | tuple[float, float] = (3.05, 10),
-                session: requests.Session | None = None) -> dict[str, Any]:
-    """GET the GOV.UK bank holidays JSON. Raises BankHolidaySourceError; does not check the shape (parse does)."""
+def fetch_govuk(
+    url: str = GOVUK_URL,
+    timeout: float | tuple[float, float] = (3.05, 10),
+    session: requests.Session | None = None,
+) -> dict[str, Any]:
+    """GET the GOV.UK bank holidays JSON. Raises BankHolidaySourceError; ``parse_govuk`` checks the shape."""
     http = session if session is not None else requests
     try:
         response = http.get(url, timeout=timeout, headers={"Accept": "application/json"})
@@ -119,7 +125,7 @@ def fetch_govuk(url: str = GOVUK_URL, timeout: float | tuple[float, float] = (3.
 
 
 def library_events(years: Iterable[int], division: str = ENGLAND_AND_WALES) -> list[dict[str, Any]]:
-    """GOV.UK-shaped events for ``years`` from the ``holidays`` library (weekend dates become their substitute)."""
+    """GOV.UK-shaped events for ``years`` from the ``holidays`` library (weekend days become substitutes)."""
     if division not in DIVISIONS:
         raise ValueError(f"unknown division '{division}' (known: {', '.join(DIVISIONS)})")
     wanted = sorted(set(years))
@@ -136,12 +142,14 @@ def library_events(years: Iterable[int], division: str = ENGLAND_AND_WALES) -> l
         is_substitute = name.endswith(_OBSERVED)
         base = name[: -len(_OBSERVED)] if is_substitute else name
         title = _TITLES_ON.get(day) or _TITLES.get(base, base)
-        events.append({
-            "title": title,
-            "date": day.isoformat(),
-            "notes": SUBSTITUTE_DAY if is_substitute else "",
-            "bunting": title not in _NO_BUNTING_TITLES and day not in _NO_BUNTING_DATES,
-        })
+        events.append(
+            {
+                "title": title,
+                "date": day.isoformat(),
+                "notes": SUBSTITUTE_DAY if is_substitute else "",
+                "bunting": title not in _NO_BUNTING_TITLES and day not in _NO_BUNTING_DATES,
+            }
+        )
     return events
 
 
@@ -150,7 +158,9 @@ def fallback_holidays(years: Iterable[int], division: str = ENGLAND_AND_WALES) -
     return [(date.fromisoformat(e["date"]), e["title"]) for e in library_events(years, division)]
 
 
-def build_snapshot(years: Iterable[int] = SNAPSHOT_YEARS, govuk: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_snapshot(
+    years: Iterable[int] = SNAPSHOT_YEARS, govuk: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A GOV.UK-format document for ``years``: GOV.UK's events where given, the library's for the rest."""
     wanted = sorted(set(years))
     document: dict[str, Any] = {}

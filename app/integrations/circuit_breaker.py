@@ -1,14 +1,15 @@
 """A circuit breaker whose state lives in Redis, so every worker process sees the same circuit.
 
-closed -> (``fail_max`` consecutive failures) -> open -> (``reset_timeout`` seconds) -> half_open
-half_open lets exactly one trial call through: its success closes the circuit, its failure opens it again.
+closed -> (``fail_max`` consecutive failures) -> open -> (``reset_timeout`` seconds) -> half_open half_open
+lets exactly one trial call through: its success closes the circuit, its failure opens it again.
 
-State is one Redis hash ``circuit:<name>`` with ``failures``, ``opened_at`` and ``probe_at``; every change is a
-Lua script, so concurrent workers cannot both take the half-open trial or lose a failure count. Times come from
-``clock`` (seconds, default ``time.time``) so tests can move time without sleeping.
+State is one Redis hash ``circuit:<name>`` with ``failures``, ``opened_at`` and ``probe_at``; every change is
+a Lua script, so concurrent workers cannot both take the half-open trial or lose a failure count. Times come
+from ``clock`` (seconds, default ``time.time``) so tests can move time without sleeping.
 
 Count only infrastructure faults as failures (``TransientError``); a 400 or 409 means nDelius is up.
 """
+
 from __future__ import annotations
 
 import time
@@ -60,8 +61,15 @@ return 1
 
 
 class RedisCircuitBreaker:
-    def __init__(self, redis: Any, name: str = "ndelius", fail_max: int = 5, reset_timeout: float = 60,
-                 *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        name: str = "ndelius",
+        fail_max: int = 5,
+        reset_timeout: float = 60,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if fail_max < 1 or reset_timeout <= 0:
             raise ValueError("fail_max must be >= 1 and reset_timeout > 0")
         self.redis = redis
@@ -110,12 +118,15 @@ class RedisCircuitBreaker:
         return 0.0 if opened is None else max(0.0, opened + self.reset_timeout - self.clock())
 
     def call(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` through the breaker: ``TransientError`` counts as a failure; a result or a ``PermanentError``
-        (nDelius answered) as a success. Raises ``CircuitOpenError`` without calling ``fn`` when open."""
+        """Run ``fn`` through the breaker; raise ``CircuitOpenError`` without calling it when open.
+
+        ``TransientError`` counts as a failure; a result or ``PermanentError`` (nDelius answered) a success.
+        """
         if not self.allow():
             wait = self.retry_in()
-            raise CircuitOpenError(f"circuit '{self.name}' is open; nDelius calls paused",
-                                   retry_after=wait or self.reset_timeout)
+            raise CircuitOpenError(
+                f"circuit '{self.name}' is open; nDelius calls paused", retry_after=wait or self.reset_timeout
+            )
         try:
             result = fn()
         except TransientError:

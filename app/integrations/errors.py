@@ -6,6 +6,7 @@
 * ``PermanentError`` - the request itself is wrong or refused (400/401/403/404/409/422, other statuses);
   sending it again gives the same answer, so a person has to look at it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -27,8 +28,9 @@ class NDeliusError(Exception):
 class TransientError(NDeliusError):
     """Worth retrying. ``retry_after`` is the server's Retry-After in seconds, when it sent one."""
 
-    def __init__(self, message: str, *, status: int | None = None, body: Any = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, body: Any = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, status=status, body=body)
         self.retry_after = retry_after
 
@@ -46,7 +48,8 @@ class PermanentError(NDeliusError):
 
     @property
     def terminated_requirement(self) -> bool:
-        """nDelius answers 400 "Invalid Requirement IDs" when the requirement was terminated or never existed."""
+        """nDelius answers 400 "Invalid Requirement IDs" when the requirement was terminated or never
+        existed."""
         return self.status == 400 and "invalid requirement ids" in self.message.lower()
 
 

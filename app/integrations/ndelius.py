@@ -2,12 +2,15 @@
 
 The contract is HMPPS.md §4. On the wire ``reference`` is the bare UUID (``CreateAppointmentRequest.reference:
 UUID``): nDelius itself stores ``urn:uk:gov:hmpps:accredited-programmes:appointment:<uuid>`` as the contact's
-external reference and search answers with its last 36 characters, i.e. the UUID again. ``appointment_reference``
-gives that URN for display and logs; every method here also accepts the URN and sends the UUID.
+external reference and search answers with its last 36 characters, i.e. the UUID again.
+``appointment_reference`` gives that URN for display and logs; every method here also accepts the URN and
+sends the UUID.
 
 Every call has an explicit (connect, read) timeout. Errors are sorted by what the caller can do next - see
-``app.integrations.errors``. A lost answer to a write raises ``AmbiguousResult``: the change may have been made.
+``app.integrations.errors``. A lost answer to a write raises ``AmbiguousResult``: the change may have been
+made.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,9 +40,23 @@ from app.integrations.errors import (
 from app.integrations.retry import backoff_delay, retry_call
 
 __all__ = [
-    "AmbiguousResult", "CircuitOpenError", "ClashError", "NDeliusClient", "NDeliusError", "NotFoundError",
-    "PermanentError", "RedisCircuitBreaker", "TransientError", "appointment_reference", "backoff_delay",
-    "bare_reference", "build_appointment", "local_schedule", "parse_retry_after", "retry_call", "update_item",
+    "AmbiguousResult",
+    "CircuitOpenError",
+    "ClashError",
+    "NDeliusClient",
+    "NDeliusError",
+    "NotFoundError",
+    "PermanentError",
+    "RedisCircuitBreaker",
+    "TransientError",
+    "appointment_reference",
+    "backoff_delay",
+    "bare_reference",
+    "build_appointment",
+    "local_schedule",
+    "parse_retry_after",
+    "retry_call",
+    "update_item",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,8 +70,18 @@ APPOINTMENT_TYPES = {
     "pre_group": "PRE_GROUP_ONE_TO_ONE_MEETING",
     "post_programme": "THREE_WAY_MEETING",
 }
-UPDATE_FIELDS = ("reference", "date", "startTime", "endTime", "outcome", "location", "staff", "team", "notes",
-                 "sensitive")
+UPDATE_FIELDS = (
+    "reference",
+    "date",
+    "startTime",
+    "endTime",
+    "outcome",
+    "location",
+    "staff",
+    "team",
+    "notes",
+    "sensitive",
+)
 
 TRANSIENT_STATUSES = {408, 429, 502, 503, 504}
 # A gateway that timed out or got a bad answer may have passed the write on: the result is unknown.
@@ -63,8 +90,9 @@ AMBIGUOUS_WRITE_STATUSES = {502, 504}
 
 # --- references and payloads (pure) -------------------------------------------------------------------------
 
+
 def appointment_reference(reference_uuid: UUID | str) -> str:
-    """The URN nDelius keeps for our appointment: ``urn:uk:gov:hmpps:accredited-programmes:appointment:<uuid>``."""
+    """The URN nDelius keeps: ``urn:uk:gov:hmpps:accredited-programmes:appointment:<uuid>``."""
     return REFERENCE_PREFIX + bare_reference(reference_uuid)
 
 
@@ -75,7 +103,9 @@ def bare_reference(reference: UUID | str) -> str:
     try:
         return str(UUID(text))
     except ValueError:
-        raise ValueError(f"not an appointment reference (UUID or {REFERENCE_PREFIX}<uuid>): {reference!r}") from None
+        raise ValueError(
+            f"not an appointment reference (UUID or {REFERENCE_PREFIX}<uuid>): {reference!r}"
+        ) from None
 
 
 def _london_wall_clock(value: datetime, name: str) -> datetime:
@@ -83,7 +113,9 @@ def _london_wall_clock(value: datetime, name: str) -> datetime:
         return value.astimezone(LONDON).replace(tzinfo=None)
     round_trip = value.replace(tzinfo=LONDON).astimezone(UTC).astimezone(LONDON).replace(tzinfo=None)
     if round_trip != value:
-        raise ValueError(f"{name} {value:%Y-%m-%d %H:%M} does not exist in Europe/London (the clocks go forward)")
+        raise ValueError(
+            f"{name} {value:%Y-%m-%d %H:%M} does not exist in Europe/London (the clocks go forward)"
+        )
     return value
 
 
@@ -131,15 +163,17 @@ def build_appointment(
         item["requirementId"] = requirement_id
     else:
         item["licenceConditionId"] = licence_condition_id
-    item.update({
-        "date": start.date().isoformat(),
-        "startTime": _hhmm(start),
-        "endTime": _hhmm(end),
-        "staff": {"code": staff_code},
-        "team": {"code": team_code},
-        "sensitive": bool(sensitive),
-        "type": APPOINTMENT_TYPES.get(module_role or "", PROGRAMME_ATTENDANCE),
-    })
+    item.update(
+        {
+            "date": start.date().isoformat(),
+            "startTime": _hhmm(start),
+            "endTime": _hhmm(end),
+            "staff": {"code": staff_code},
+            "team": {"code": team_code},
+            "sensitive": bool(sensitive),
+            "type": APPOINTMENT_TYPES.get(module_role or "", PROGRAMME_ATTENDANCE),
+        }
+    )
     if location_code is not None:
         item["location"] = {"code": location_code}
     if outcome_code is not None:
@@ -158,6 +192,7 @@ def update_item(appointment: dict[str, Any]) -> dict[str, Any]:
 
 def local_schedule(found: dict[str, Any]) -> tuple[date, dtime | None, dtime | None]:
     """Date, start and end (Europe/London wall clock) of an appointment returned by search."""
+
     def wall(value: str | None) -> dtime | None:
         if not value:
             return None
@@ -165,6 +200,7 @@ def local_schedule(found: dict[str, Any]) -> tuple[date, dtime | None, dtime | N
         if moment.tzinfo is not None:
             moment = moment.astimezone(LONDON)
         return moment.time().replace(tzinfo=None)
+
     return date.fromisoformat(found["date"]), wall(found.get("startTime")), wall(found.get("endTime"))
 
 
@@ -187,10 +223,13 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 # --- the client --------------------------------------------------------------------------------------------
 
+
 def _reached_server(exc: requests.RequestException) -> bool:
     """False only when we know the request never left: no connection was made."""
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
-                        requests.exceptions.ProxyError)):
+    if isinstance(
+        exc,
+        (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError, requests.exceptions.ProxyError),
+    ):
         return False
     if isinstance(exc, requests.exceptions.Timeout):
         return True
@@ -217,10 +256,18 @@ class NDeliusClient:
     """One ``requests.Session``; the OAuth2 client-credentials token is cached until shortly before it expires
     and fetched again once when nDelius answers 401."""
 
-    def __init__(self, base_url: str, token_url: str, client_id: str, client_secret: str, *,
-                 connect_timeout: float = 3.05, read_timeout: float = 10,
-                 session: requests.Session | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_url = token_url
         self.client_id = client_id
@@ -263,8 +310,13 @@ class NDeliusClient:
             self._call("DELETE", "/appointments", {"appointments": items}, write=True)
 
     # reads --------------------------------------------------------------------------------------------------
-    def search(self, requirement_ids: Iterable[int], licence_condition_ids: Iterable[int],
-               from_date: date | str, to_date: date | str) -> list[dict[str, Any]]:
+    def search(
+        self,
+        requirement_ids: Iterable[int],
+        licence_condition_ids: Iterable[int],
+        from_date: date | str,
+        to_date: date | str,
+    ) -> list[dict[str, Any]]:
         """``POST /appointments/search``, flattened: one dict per appointment, each with its ``crn``.
 
         Ids are sent at most 500 per list per request; with no ids at all nothing is sent.
@@ -277,8 +329,8 @@ class NDeliusClient:
         found: list[dict[str, Any]] = []
         for offset in range(0, max(len(requirements), len(licence_conditions)), MAX_SEARCH_IDS):
             body = {
-                "requirementIds": requirements[offset:offset + MAX_SEARCH_IDS],
-                "licenceConditionIds": licence_conditions[offset:offset + MAX_SEARCH_IDS],
+                "requirementIds": requirements[offset : offset + MAX_SEARCH_IDS],
+                "licenceConditionIds": licence_conditions[offset : offset + MAX_SEARCH_IDS],
                 "fromDate": start.isoformat(),
                 "toDate": end.isoformat(),
             }
@@ -287,15 +339,25 @@ class NDeliusClient:
         found.sort(key=lambda a: (a.get("crn") or "", a.get("date") or "", a.get("startTime") or ""))
         return found
 
-    def find(self, reference: UUID | str, *, requirement_id: int | None = None,
-             licence_condition_id: int | None = None, from_date: date | str,
-             to_date: date | str | None = None) -> dict[str, Any] | None:
+    def find(
+        self,
+        reference: UUID | str,
+        *,
+        requirement_id: int | None = None,
+        licence_condition_id: int | None = None,
+        from_date: date | str,
+        to_date: date | str | None = None,
+    ) -> dict[str, Any] | None:
         """The appointment with this reference on the component between the dates, or None."""
         wanted = bare_reference(reference)
         matches = [
-            a for a in self.search([requirement_id] if requirement_id is not None else [],
-                                   [licence_condition_id] if licence_condition_id is not None else [],
-                                   from_date, to_date if to_date is not None else from_date)
+            a
+            for a in self.search(
+                [requirement_id] if requirement_id is not None else [],
+                [licence_condition_id] if licence_condition_id is not None else [],
+                from_date,
+                to_date if to_date is not None else from_date,
+            )
             if a.get("reference") and bare_reference(a["reference"]) == wanted
         ]
         return matches[0] if matches else None
@@ -303,11 +365,15 @@ class NDeliusClient:
     def create_if_absent(self, appointment: dict[str, Any]) -> bool:
         """Create unless nDelius already has the reference on that day; True when a create was sent.
 
-        The safe follow-up to an ``AmbiguousResult`` from ``create`` (nDelius does not reject a repeated reference).
+        The safe follow-up to an ``AmbiguousResult`` from ``create`` (nDelius does not reject a repeated
+        reference).
         """
-        existing = self.find(appointment["reference"], requirement_id=appointment.get("requirementId"),
-                             licence_condition_id=appointment.get("licenceConditionId"),
-                             from_date=appointment["date"])
+        existing = self.find(
+            appointment["reference"],
+            requirement_id=appointment.get("requirementId"),
+            licence_condition_id=appointment.get("licenceConditionId"),
+            from_date=appointment["date"],
+        )
         if existing is not None:
             return False
         self.create([appointment])
@@ -321,16 +387,27 @@ class NDeliusClient:
             started = time.monotonic()
             try:
                 response = self.session.request(
-                    method, self.base_url + path, json=body, timeout=self.timeout,
+                    method,
+                    self.base_url + path,
+                    json=body,
+                    timeout=self.timeout,
                     headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
                 )
-            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                    requests.exceptions.InvalidSchema, requests.exceptions.InvalidHeader) as exc:
+            except (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidHeader,
+            ) as exc:
                 raise NDeliusError(f"{where}: bad client configuration: {exc}") from exc
             except requests.RequestException as exc:
                 raise self._transport_error(exc, where, write) from exc
-            log.debug("ndelius %s -> %s in %.0f ms", where, response.status_code,
-                      (time.monotonic() - started) * 1000)
+            log.debug(
+                "ndelius %s -> %s in %.0f ms",
+                where,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
             if response.status_code == 401 and attempt == 0:
                 self._forget_token(token)
                 continue
@@ -356,8 +433,12 @@ class NDeliusClient:
         message, body = _server_message(response)
         if status in TRANSIENT_STATUSES:
             cls = AmbiguousResult if write and status in AMBIGUOUS_WRITE_STATUSES else TransientError
-            raise cls(message, status=status, body=body,
-                      retry_after=parse_retry_after(response.headers.get("Retry-After")))
+            raise cls(
+                message,
+                status=status,
+                body=body,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
         if status == 409:
             raise ClashError(message, status=status, body=body)
         if status == 404:
@@ -383,8 +464,10 @@ class NDeliusClient:
         where = f"POST {self.token_url}"
         try:
             response = self.session.post(
-                self.token_url, data={"grant_type": "client_credentials"},
-                auth=(self.client_id, self._client_secret), headers={"Accept": "application/json"},
+                self.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(self.client_id, self._client_secret),
+                headers={"Accept": "application/json"},
                 timeout=self.timeout,
             )
         except requests.RequestException as exc:
@@ -392,8 +475,12 @@ class NDeliusClient:
         if response.status_code != 200:
             message, body = _server_message(response)
             if response.status_code in TRANSIENT_STATUSES:
-                raise TransientError(f"token request: {message}", status=response.status_code, body=body,
-                                     retry_after=parse_retry_after(response.headers.get("Retry-After")))
+                raise TransientError(
+                    f"token request: {message}",
+                    status=response.status_code,
+                    body=body,
+                    retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                )
             raise PermanentError(f"token request refused: {message}", status=response.status_code, body=body)
         try:
             data = response.json()
@@ -412,7 +499,7 @@ def _flatten_search(response: requests.Response) -> list[dict[str, Any]]:
     try:
         content = response.json()["content"]
     except (ValueError, KeyError, TypeError) as exc:
-        raise NDeliusError("search answer is not {\"content\": {crn: [appointments]}}") from exc
+        raise NDeliusError('search answer is not {"content": {crn: [appointments]}}') from exc
     if not isinstance(content, dict):
         raise NDeliusError("search answer 'content' is not an object keyed by CRN")
     flat: list[dict[str, Any]] = []

@@ -1,14 +1,15 @@
 """Retry a call with full-jitter exponential backoff (AWS "Exponential Backoff And Jitter").
 
-Only ``TransientError`` is retried. The wait before retry *n* (0-based) is ``uniform(0, min(cap, base * 2**n))``,
-raised to the server's ``Retry-After`` when it sent one. A Retry-After longer than ``cap`` is not slept through
-in-process: the error is raised at once so the caller (the outbox) can schedule the next attempt using
-``error.retry_after``.
+Only ``TransientError`` is retried. The wait before retry *n* (0-based) is ``uniform(0, min(cap, base *
+2**n))``, raised to the server's ``Retry-After`` when it sent one. A Retry-After longer than ``cap`` is not
+slept through in-process: the error is raised at once so the caller (the outbox) can schedule the next attempt
+using ``error.retry_after``.
 
-``AmbiguousResult`` is not retried unless ``retry_ambiguous=True``: after a lost answer to a create, sending the
-same create again may make a second appointment (nDelius has no unique check on the reference), so the caller must
-search first (see ``NDeliusClient.create_if_absent``).
+``AmbiguousResult`` is not retried unless ``retry_ambiguous=True``: after a lost answer to a create, sending
+the same create again may make a second appointment (nDelius has no unique check on the reference), so the
+caller must search first (see ``NDeliusClient.create_if_absent``).
 """
+
 from __future__ import annotations
 
 import random
@@ -21,9 +22,11 @@ from app.integrations.errors import AmbiguousResult, TransientError
 T = TypeVar("T")
 
 
-def backoff_delay(retry_number: int, *, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+def backoff_delay(
+    retry_number: int, *, base: float, cap: float, rng: Callable[[], float] = random.random
+) -> float:
     """Full jitter: a uniformly random wait in ``[0, min(cap, base * 2**retry_number)]``."""
-    return rng() * min(cap, base * (2 ** retry_number))
+    return rng() * min(cap, base * (2**retry_number))
 
 
 def retry_call(

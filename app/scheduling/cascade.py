@@ -52,11 +52,11 @@ def postpone(
     one-to-one placeholder, not cancelled and not started, is re-placed by rules 2-4 with slots restarting
     from the day after max(new date, today): bank holidays skipped, the pre-group gap kept when the moved
     session is the pre-group one, the post-programme gap kept even when the moved session is the last group
-    session, and nothing before now. When the moved session is a one-to-one placeholder, or the group has no slots, later
-    sessions shift by the same offset instead; the exception is a placeholder in a module with a gap after it
-    (the pre-group one-to-one), which re-places later sessions on the slots after the gap. Catch-ups and
-    individual one-to-ones never cascade, but a moved placeholder carries its individual one-to-ones (same
-    template, not started) by its own offset.
+    session, and nothing before now. When the moved session is a one-to-one placeholder, or the group has no
+    slots, later sessions shift by the same offset instead; the exception is a placeholder in a module with a
+    gap after it (the pre-group one-to-one), which re-places later sessions on the slots after the gap.
+    Catch-ups and individual one-to-ones never cascade, but a moved placeholder carries its individual
+    one-to-ones (same template, not started) by its own offset.
 
     Returns only the sessions whose times change, earliest new start first.
     """

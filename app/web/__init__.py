@@ -1,17 +1,33 @@
-"""Blueprints: one package per feature. A route parses, authorises, calls one service, renders."""
+"""Blueprints: one package per feature (`app/web/<feature>/routes.py` defining `bp`). A route parses,
+authorises, calls one service, renders.
+
+A feature joins the service navigation by defining `NAV = [(order, label, endpoint, roles), ...]` in its
+routes module."""
 from __future__ import annotations
+
+import importlib
+import pkgutil
 
 from flask import Flask, render_template
 
+_nav: list[tuple[int, str, str, tuple[str, ...]]] = []
+
 
 def register_blueprints(app: Flask) -> None:
-    from app.web.auth.routes import bp as auth
-    from app.web.groups.routes import bp as groups
-    from app.web.health.routes import bp as health
-    from app.web.operations.routes import bp as operations
-
-    for bp in (auth, groups, operations, health):
-        app.register_blueprint(bp)
+    package = importlib.import_module(__name__)
+    _nav.clear()
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        try:
+            routes = importlib.import_module(f"{__name__}.{info.name}.routes")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{info.name}.routes":
+                continue
+            raise
+        app.register_blueprint(routes.bp)
+        _nav.extend(getattr(routes, "NAV", []))
+    _nav.sort()
     app.context_processor(navigation)
 
     @app.errorhandler(404)
@@ -34,5 +50,9 @@ def navigation() -> dict:
 
     if not current_user.is_authenticated:
         return {}
-    items = [("Groups", url_for("groups.index"))]
-    return {"nav_items": [(label, url, request.path.startswith(url)) for label, url in items]}
+    items = []
+    for _order, label, endpoint, roles in _nav:
+        if current_user.role in roles:
+            url = url_for(endpoint)
+            items.append((label, url, request.path == url or request.path.startswith(url + "/")))
+    return {"nav_items": items}

@@ -3,9 +3,10 @@
     fake = start_fake_govuk(payload={...}, status=200)   # payload defaults to the shipped snapshot
     fetch_govuk(fake.url); fake.stop()
 
-``raw`` (bytes) replaces the JSON body (e.g. to serve HTML); ``delay`` (s) holds the answer back, to test timeouts.
-``set(...)`` changes any of them while running; ``requests`` counts the GETs served.
+``raw`` (bytes) replaces the JSON body (e.g. to serve HTML); ``delay`` (s) holds the answer back, to test
+timeouts. ``set(...)`` changes any of them while running; ``requests`` counts the GETs served.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,16 @@ SNAPSHOT = Path(__file__).resolve().parents[2] / "app" / "data" / "bank-holidays
 
 
 class FakeGovUK:
-    def __init__(self, payload: Any = None, status: int = 200, *, raw: bytes | None = None,
-                 delay: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        payload: Any = None,
+        status: int = 200,
+        *,
+        raw: bytes | None = None,
+        delay: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.payload = payload if payload is not None else json.loads(SNAPSHOT.read_text(encoding="utf-8"))
         self.status, self.raw, self.delay = status, raw, delay
         self.requests = 0
@@ -27,14 +36,15 @@ class FakeGovUK:
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         self.server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-govuk", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-govuk", daemon=True
+        )
         self._thread.start()
 
     @property
     def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def url(self) -> str:

@@ -4,7 +4,7 @@ Run it:      python -m tests.fakes.ndelius --port 9091
 Import it:   fake = start_fake_ndelius(); ...; fake.stop()
 
 Endpoints (all JSON):
-  POST   /oauth/token            client-credentials; form grant_type=client_credentials, HTTP Basic client id/secret
+  POST   /oauth/token            client credentials: form grant_type=client_credentials, HTTP Basic id/secret
   POST   /appointments           201   {"appointments": [create items]}
   PUT    /appointments           204   {"appointments": [update items]}
   DELETE /appointments           204   {"appointments": [{"reference"}]}
@@ -19,24 +19,30 @@ Faithful to the real service where the code is public: ``reference`` is a bare U
 ``urn:uk:gov:hmpps:accredited-programmes:appointment:<uuid>`` and search returns the last 36 characters);
 exactly one of requirementId/licenceConditionId; a create in the past needs an outcome; unknown staff, team,
 location or outcome codes are 404s; notes are appended on update; a whole request fails or succeeds.
-Unknown references on PUT/DELETE are 404 (SPEC §5). The real service has no unique check on the reference, so by
-default a second create with the same reference makes a second contact (``duplicate_reference="conflict"`` gives
-409 instead, 201 with no change when the item is identical); ``count(reference)`` shows duplicates.
+Unknown references on PUT/DELETE are 404 (SPEC §5). The real service has no unique check on the reference,
+so by default a second create with the same reference makes a second contact; ``count(reference)`` shows
+duplicates. ``duplicate_reference="conflict"`` answers 409 instead (201 with no change for an identical item).
 
 Switches (``fake.set(...)`` or ``POST /__control``); counters apply to the next N ``/appointments*`` requests:
   latency_ms               delay every API request (token included)
-  fail_5xx, fail_status, retry_after     next N answer fail_status (503) [+ Retry-After], nothing applied
-  timeout, timeout_seconds next N are processed, then the answer waits timeout_seconds (beyond the read timeout)
+  fail_5xx, fail_status, retry_after
+                           next N answer fail_status (503) [+ Retry-After]; nothing applied
+  timeout, timeout_seconds next N are processed, then the answer waits timeout_seconds (past the read timeout)
   commit_then_drop         next N are processed, then the connection is closed with no answer
-  clash_409                next N creates answer 409 (nothing applied); clash_references: always, per reference
-  invalid_requirement_400  next N answer 400 "Invalid Requirement IDs: [...]"; terminated_requirements: per id
+  clash_409                next N creates answer 409 (nothing applied)
+  clash_references         creates/updates carrying these references always answer 409
+  invalid_requirement_400  next N answer 400 "Invalid Requirement IDs: [...]" (nothing applied)
+  terminated_requirements  creates for these requirement ids always answer 400 "Invalid Requirement IDs"
   respond_next             list of canned answers {status, body?, headers?} for the next requests
   duplicate_reference      "duplicate" (default, like nDelius) or "conflict"
-  token_expires_in         lifetime of new tokens (s);  revoke_tokens=True invalidates issued tokens
-  now                      "YYYY-MM-DDTHH:MM" Europe/London clock for the in-the-past rule (default: real time)
-  staff_codes, team_codes, location_codes   lists of known codes (None: any well-formed code exists)
-  crn_by_requirement, crn_by_licence_condition   {id: crn}; otherwise CRN "X" + 6 digits of the id
+  token_expires_in         lifetime of new tokens (s); revoke_tokens=True invalidates issued tokens
+  now                      "YYYY-MM-DDTHH:MM" Europe/London clock for the in-the-past rule (default: now)
+  staff_codes, team_codes, location_codes
+                           lists of known codes (None: any well-formed code exists)
+  crn_by_requirement, crn_by_licence_condition
+                           {id: crn}; otherwise the CRN is "X" + 6 digits of the id
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,17 +84,25 @@ TIME_RE = re.compile(r"\d{2}:\d{2}(:\d{2})?")
 COUNTERS = ("fail_5xx", "timeout", "clash_409", "invalid_requirement_400", "commit_then_drop")
 DEFAULTS: dict[str, Any] = {
     "latency_ms": 0,
-    "fail_5xx": 0, "fail_status": 503, "retry_after": None,
-    "timeout": 0, "timeout_seconds": 2.0,
+    "fail_5xx": 0,
+    "fail_status": 503,
+    "retry_after": None,
+    "timeout": 0,
+    "timeout_seconds": 2.0,
     "commit_then_drop": 0,
-    "clash_409": 0, "clash_references": [],
-    "invalid_requirement_400": 0, "terminated_requirements": [],
+    "clash_409": 0,
+    "clash_references": [],
+    "invalid_requirement_400": 0,
+    "terminated_requirements": [],
     "respond_next": [],
     "duplicate_reference": "duplicate",
     "token_expires_in": 1200,
     "now": None,
-    "staff_codes": None, "team_codes": None, "location_codes": None,
-    "crn_by_requirement": {}, "crn_by_licence_condition": {},
+    "staff_codes": None,
+    "team_codes": None,
+    "location_codes": None,
+    "crn_by_requirement": {},
+    "crn_by_licence_condition": {},
 }
 
 
@@ -114,13 +128,19 @@ def _error(status: int, message: str, **extra: Any) -> Reply:
 
 
 class FakeNDelius:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, client_id: str = DEFAULT_CLIENT_ID,
-                 client_secret: str = DEFAULT_CLIENT_SECRET) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+    ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.lock = threading.RLock()
         self.appointments: dict[str, dict[str, Any]] = {}  # reference (UUID) -> live contact
-        self.duplicates: list[dict[str, Any]] = []          # further live contacts with a reference already used
-        self.deleted: list[dict[str, Any]] = []             # soft-deleted contacts
+        self.duplicates: list[dict[str, Any]] = []  # further live contacts with a reference already used
+        self.deleted: list[dict[str, Any]] = []  # soft-deleted contacts
         self.calls: list[dict[str, Any]] = []
         self.switches: dict[str, Any] = copy.deepcopy(DEFAULTS)
         self.tokens: dict[str, float] = {}
@@ -131,14 +151,15 @@ class FakeNDelius:
         self.server = ThreadingHTTPServer((host, port), _Handler)
         self.server.daemon_threads = True
         self.server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-ndelius", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ndelius", daemon=True
+        )
 
     # lifecycle --------------------------------------------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def token_url(self) -> str:
@@ -213,21 +234,26 @@ class FakeNDelius:
 
     def state(self) -> dict[str, Any]:
         with self.lock:
-            return copy.deepcopy({
-                "switches": self.switches,
-                "appointments": self.appointments,
-                "duplicates": self.duplicates,
-                "deleted": self.deleted,
-                "calls": self.calls,
-                "peak_concurrency": self.peak_concurrency,
-                "in_flight": self.in_flight,
-                "tokens_issued": len(self.tokens),
-            })
+            return copy.deepcopy(
+                {
+                    "switches": self.switches,
+                    "appointments": self.appointments,
+                    "duplicates": self.duplicates,
+                    "deleted": self.deleted,
+                    "calls": self.calls,
+                    "peak_concurrency": self.peak_concurrency,
+                    "in_flight": self.in_flight,
+                    "tokens_issued": len(self.tokens),
+                }
+            )
 
     def api_calls(self, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
-            return [c for c in self.calls
-                    if (method is None or c["method"] == method) and (path is None or c["path"] == path)]
+            return [
+                c
+                for c in self.calls
+                if (method is None or c["method"] == method) and (path is None or c["path"] == path)
+            ]
 
     # HTTP plumbing ----------------------------------------------------------------------------------------
     def _dispatch(self, handler: _Handler) -> None:
@@ -240,8 +266,14 @@ class FakeNDelius:
         if path == "/health" or path.startswith("/__"):
             _send(handler, self._control(method, path, raw))
             return
-        entry: dict[str, Any] = {"method": method, "path": path, "at": time.time(), "status": None,
-                                 "outcome": None, "body": _redacted_body(path, raw)}
+        entry: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "at": time.time(),
+            "status": None,
+            "outcome": None,
+            "body": _redacted_body(path, raw),
+        }
         counted = path.startswith("/appointments")  # concurrency of API calls, not token requests
         with self.lock:
             self.calls.append(entry)
@@ -307,23 +339,34 @@ class FakeNDelius:
             return _error(405, "Request method not supported")
         form = {**parse_qs(query), **parse_qs(raw.decode("utf-8", "replace"))}
         if form.get("grant_type", [None])[0] != "client_credentials":
-            return Reply(400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"})
+            return Reply(
+                400, {"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}
+            )
         if _basic_credentials(headers.get("Authorization")) != (self.client_id, self.client_secret):
             return Reply(401, {"error": "unauthorized", "error_description": "Bad credentials"})
         token = secrets.token_urlsafe(24)
         with self.lock:
             lifetime = int(self.switches["token_expires_in"])
             self.tokens[token] = time.monotonic() + lifetime
-        return Reply(200, {"access_token": token, "token_type": "bearer", "expires_in": lifetime,
-                           "scope": "read write", "sub": self.client_id, "auth_source": "none",
-                           "jti": secrets.token_hex(8)})
+        return Reply(
+            200,
+            {
+                "access_token": token,
+                "token_type": "bearer",
+                "expires_in": lifetime,
+                "scope": "read write",
+                "sub": self.client_id,
+                "auth_source": "none",
+                "jti": secrets.token_hex(8),
+            },
+        )
 
     def _authorised(self, headers: Any) -> bool:
         value = headers.get("Authorization") or ""
         if not value.startswith("Bearer "):
             return False
         with self.lock:
-            expiry = self.tokens.get(value[len("Bearer "):].strip())
+            expiry = self.tokens.get(value[len("Bearer ") :].strip())
         return expiry is not None and time.monotonic() < expiry
 
     def _appointments(self, method: str, path: str, headers: Any, raw: bytes) -> tuple[Reply, str | None]:
@@ -331,12 +374,20 @@ class FakeNDelius:
             if self.switches["fail_5xx"] > 0:
                 self.switches["fail_5xx"] -= 1
                 status = int(self.switches["fail_status"])
-                extra = {} if self.switches["retry_after"] is None else {"Retry-After": str(self.switches["retry_after"])}
+                extra = (
+                    {}
+                    if self.switches["retry_after"] is None
+                    else {"Retry-After": str(self.switches["retry_after"])}
+                )
                 return Reply(status, {"status": status, "message": "Service Unavailable"}, extra), None
         if not self._authorised(headers):
             return Reply(401, None, {"WWW-Authenticate": 'Bearer error="invalid_token"'}), None
-        routes = {("POST", "/appointments"): self._create, ("PUT", "/appointments"): self._update,
-                  ("DELETE", "/appointments"): self._delete, ("POST", "/appointments/search"): self._search}
+        routes = {
+            ("POST", "/appointments"): self._create,
+            ("PUT", "/appointments"): self._update,
+            ("DELETE", "/appointments"): self._delete,
+            ("POST", "/appointments/search"): self._search,
+        }
         route = routes.get((method, path))
         if route is None:
             return _error(405 if path == "/appointments" else 404, f"No endpoint {method} {path}"), None
@@ -350,7 +401,9 @@ class FakeNDelius:
                 action = "drop"
             if self.switches["respond_next"]:
                 canned = self.switches["respond_next"].pop(0)
-                return Reply(int(canned.get("status", 500)), canned.get("body"), canned.get("headers")), action
+                return Reply(
+                    int(canned.get("status", 500)), canned.get("body"), canned.get("headers")
+                ), action
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
@@ -363,7 +416,7 @@ class FakeNDelius:
     # the API (called with self.lock held) -----------------------------------------------------------------
     def _items(self, body: Any) -> list[dict[str, Any]]:
         if not isinstance(body, dict) or not isinstance(body.get("appointments"), list):
-            raise ApiError(400, "Required request body {\"appointments\": [...]} is missing", "appointments")
+            raise ApiError(400, 'Required request body {"appointments": [...]} is missing', "appointments")
         if not body["appointments"]:
             raise ApiError(400, "must not be empty", "appointments")
         if not all(isinstance(item, dict) for item in body["appointments"]):
@@ -377,7 +430,9 @@ class FakeNDelius:
 
     def _create(self, body: Any) -> Reply:
         items = [self._valid_schedule(item, creating=True) for item in self._items(body)]
-        self._scripted_invalid_requirement([i["requirementId"] for i in items if i["requirementId"] is not None])
+        self._scripted_invalid_requirement(
+            [i["requirementId"] for i in items if i["requirementId"] is not None]
+        )
         terminated = set(self.switches["terminated_requirements"])
         bad = sorted({i["requirementId"] for i in items if i["requirementId"] in terminated})
         if bad:
@@ -407,15 +462,32 @@ class FakeNDelius:
         for item in items:
             if item["reference"] not in self.appointments:
                 raise ApiError(404, f"Appointment with reference of {item['reference']} not found")
-        self._scripted_invalid_requirement([self.appointments[i["reference"]]["requirementId"] for i in items])
+        self._scripted_invalid_requirement(
+            [self.appointments[i["reference"]]["requirementId"] for i in items]
+        )
         self._clash_check(items)
         stamp = _utc_now()
         for item in items:
             for contact in self._live(item["reference"]):
-                contact.update({key: item[key] for key in ("date", "startTime", "endTime", "staff", "team",
-                                                            "location", "outcome", "sensitive")})
+                contact.update(
+                    {
+                        key: item[key]
+                        for key in (
+                            "date",
+                            "startTime",
+                            "endTime",
+                            "staff",
+                            "team",
+                            "location",
+                            "outcome",
+                            "sensitive",
+                        )
+                    }
+                )
                 if item["notes"] is not None:
-                    contact["notes"] = item["notes"] if not contact["notes"] else contact["notes"] + "\n" + item["notes"]
+                    contact["notes"] = (
+                        item["notes"] if not contact["notes"] else contact["notes"] + "\n" + item["notes"]
+                    )
                 contact["version"] += 1
                 contact["lastUpdatedAt"] = stamp
         return Reply(204)
@@ -440,7 +512,9 @@ class FakeNDelius:
         lists = {}
         for name in ("requirementIds", "licenceConditionIds"):
             ids = body.get(name)
-            if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            if not isinstance(ids, list) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in ids
+            ):
                 raise ApiError(400, f"{name} must be a list of numbers", name)
             if len(ids) > 500:
                 raise ApiError(400, "size must be between 0 and 500", name)
@@ -451,10 +525,15 @@ class FakeNDelius:
         if not lists["requirementIds"] and not lists["licenceConditionIds"]:
             raise ApiError(400, "at least one requirementId or licenceConditionId must be provided")
         self._scripted_invalid_requirement(sorted(lists["requirementIds"]))
-        found = [c for c in itertools.chain(self.appointments.values(), self.duplicates)
-                 if (c["requirementId"] in lists["requirementIds"]
-                     or c["licenceConditionId"] in lists["licenceConditionIds"])
-                 and start.isoformat() <= c["date"] <= end.isoformat()]
+        found = [
+            c
+            for c in itertools.chain(self.appointments.values(), self.duplicates)
+            if (
+                c["requirementId"] in lists["requirementIds"]
+                or c["licenceConditionId"] in lists["licenceConditionIds"]
+            )
+            and start.isoformat() <= c["date"] <= end.isoformat()
+        ]
         found.sort(key=lambda c: (c["crn"], c["date"], c["startTime"]))
         content: dict[str, list[dict[str, Any]]] = {}
         for contact in found:
@@ -477,7 +556,10 @@ class FakeNDelius:
                 raise ApiError(400, f"type must be one of {', '.join(TYPES)}", "type")
             clean["type"] = kind
         day = _valid_date(item.get("date"), "date")
-        start, end = _valid_time(item.get("startTime"), "startTime"), _valid_time(item.get("endTime"), "endTime")
+        start, end = (
+            _valid_time(item.get("startTime"), "startTime"),
+            _valid_time(item.get("endTime"), "endTime"),
+        )
         if start >= end:
             raise ApiError(400, "Start time must be before end time")
         clean.update(date=day.isoformat(), startTime=_hhmm(start), endTime=_hhmm(end))
@@ -511,7 +593,9 @@ class FakeNDelius:
         code = value.get("code") if isinstance(value, dict) else None
         if not isinstance(code, str) or not code:
             raise ApiError(400, f"{field}.code is required", field)
-        known = self.switches[{"Staff": "staff_codes", "Team": "team_codes", "OfficeLocation": "location_codes"}[entity]]
+        known = self.switches[
+            {"Staff": "staff_codes", "Team": "team_codes", "OfficeLocation": "location_codes"}[entity]
+        ]
         if not re.fullmatch(CODE_PATTERNS[entity], code) or (known is not None and code not in known):
             raise ApiError(404, f"{entity} with code of {code} not found")
         return code
@@ -535,23 +619,40 @@ class FakeNDelius:
         reference = _bare(item["reference"])
         requirement, licence = item.get("requirementId"), item.get("licenceConditionId")
         if crn is None:
-            mapping = self.switches["crn_by_requirement"] if requirement is not None \
+            mapping = (
+                self.switches["crn_by_requirement"]
+                if requirement is not None
                 else self.switches["crn_by_licence_condition"]
+            )
             component = requirement if requirement is not None else licence
             crn = mapping.get(component) or f"X{int(component or 0) % 1_000_000:06d}"
         stamp = _utc_now()
         return {
-            "contactId": next(self._ids), "reference": reference, "externalReference": REFERENCE_PREFIX + reference,
-            "crn": crn, "requirementId": requirement, "licenceConditionId": licence,
-            "type": item.get("type", "PROGRAMME_ATTENDANCE"), "date": item["date"],
-            "startTime": item["startTime"], "endTime": item["endTime"], "outcome": item.get("outcome"),
-            "location": item.get("location"), "staff": item["staff"], "team": item["team"],
-            "notes": item.get("notes"), "sensitive": bool(item.get("sensitive", False)),
-            "softDeleted": False, "version": 0, "createdAt": stamp, "lastUpdatedAt": stamp,
+            "contactId": next(self._ids),
+            "reference": reference,
+            "externalReference": REFERENCE_PREFIX + reference,
+            "crn": crn,
+            "requirementId": requirement,
+            "licenceConditionId": licence,
+            "type": item.get("type", "PROGRAMME_ATTENDANCE"),
+            "date": item["date"],
+            "startTime": item["startTime"],
+            "endTime": item["endTime"],
+            "outcome": item.get("outcome"),
+            "location": item.get("location"),
+            "staff": item["staff"],
+            "team": item["team"],
+            "notes": item.get("notes"),
+            "sensitive": bool(item.get("sensitive", False)),
+            "softDeleted": False,
+            "version": 0,
+            "createdAt": stamp,
+            "lastUpdatedAt": stamp,
         }
 
 
 # helpers ----------------------------------------------------------------------------------------------------
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeNDelius/1.0"
@@ -610,9 +711,12 @@ def _bare(reference: Any) -> str:
 
 def _valid_reference(value: Any) -> str:
     """nDelius takes the bare UUID (it adds the URN prefix itself)."""
-    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value):
-        raise ApiError(400, f"reference must be a UUID (nDelius adds {REFERENCE_PREFIX}), got {value!r}",
-                       "reference")
+    if not isinstance(value, str) or not re.fullmatch(
+        r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value
+    ):
+        raise ApiError(
+            400, f"reference must be a UUID (nDelius adds {REFERENCE_PREFIX}), got {value!r}", "reference"
+        )
     return value.lower()
 
 
@@ -651,7 +755,12 @@ def _as_response(contact: dict[str, Any]) -> dict[str, Any]:
     outcome = contact["outcome"]
     if outcome is not None:
         description, attended, complied = OUTCOMES.get(outcome["code"], (outcome["code"], None, None))
-        outcome = {"code": outcome["code"], "description": description, "attended": attended, "complied": complied}
+        outcome = {
+            "code": outcome["code"],
+            "description": description,
+            "attended": attended,
+            "complied": complied,
+        }
     location = contact["location"]
     return {
         "crn": contact["crn"],
@@ -662,10 +771,14 @@ def _as_response(contact: dict[str, Any]) -> dict[str, Any]:
         "startTime": _zoned(contact["date"], contact["startTime"]),
         "endTime": _zoned(contact["date"], contact["endTime"]),
         "outcome": outcome,
-        "location": None if location is None else {"code": location["code"],
-                                                   "description": f"Office {location['code']}"},
-        "staff": {"name": {"forename": "Staff", "surname": contact["staff"]["code"]},
-                  "code": contact["staff"]["code"], "email": None},
+        "location": None
+        if location is None
+        else {"code": location["code"], "description": f"Office {location['code']}"},
+        "staff": {
+            "name": {"forename": "Staff", "surname": contact["staff"]["code"]},
+            "code": contact["staff"]["code"],
+            "email": None,
+        },
         "team": {"code": contact["team"]["code"], "description": f"Team {contact['team']['code']}"},
         "notes": contact["notes"],
         "sensitive": contact["sensitive"],
@@ -707,7 +820,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     args = parser.parse_args(argv)
-    fake = start_fake_ndelius(args.port, args.host, client_id=args.client_id, client_secret=args.client_secret)
+    fake = start_fake_ndelius(
+        args.port, args.host, client_id=args.client_id, client_secret=args.client_secret
+    )
     print(f"fake nDelius listening on {fake.url} (token URL {fake.token_url})", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -1,4 +1,6 @@
-"""The bank holidays source: GOV.UK JSON over real HTTP (a fake GOV.UK), the shipped snapshot, the library fallback."""
+"""The bank holidays source: GOV.UK JSON over real HTTP (a fake GOV.UK), the shipped snapshot, the library
+fallback."""
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +22,14 @@ from app.integrations.bank_holidays import (
 from tests.fakes.govuk import start_fake_govuk
 
 ENGLAND_AND_WALES_2026 = [
-    date(2026, 1, 1), date(2026, 4, 3), date(2026, 4, 6), date(2026, 5, 4),
-    date(2026, 5, 25), date(2026, 8, 31), date(2026, 12, 25), date(2026, 12, 28),
+    date(2026, 1, 1),
+    date(2026, 4, 3),
+    date(2026, 4, 6),
+    date(2026, 5, 4),
+    date(2026, 5, 25),
+    date(2026, 8, 31),
+    date(2026, 12, 25),
+    date(2026, 12, 28),
 ]
 
 
@@ -39,6 +47,7 @@ def closed_port() -> int:
 
 
 # --- the shipped snapshot ----------------------------------------------------------------------------------
+
 
 def test_snapshot_is_in_govuk_format_for_all_three_divisions_2018_to_2028():
     data = load_snapshot()
@@ -60,8 +69,12 @@ def test_snapshot_has_the_2026_england_and_wales_bank_holidays():
 
 def test_snapshot_lists_substitute_days_as_govuk_does():
     events = {e["date"]: e for e in load_snapshot()["england-and-wales"]["events"]}
-    assert events["2026-12-28"] == {"title": "Boxing Day", "date": "2026-12-28", "notes": "Substitute day",
-                                    "bunting": True}
+    assert events["2026-12-28"] == {
+        "title": "Boxing Day",
+        "date": "2026-12-28",
+        "notes": "Substitute day",
+        "bunting": True,
+    }
     assert "2026-12-26" not in events  # a Saturday
     assert events["2022-09-19"]["title"] == "Bank Holiday for the State Funeral of Queen Elizabeth II"
     assert events["2020-05-08"]["title"] == "Early May bank holiday (VE day)"
@@ -69,32 +82,46 @@ def test_snapshot_lists_substitute_days_as_govuk_does():
 
 # --- parsing -----------------------------------------------------------------------------------------------
 
+
 def test_parse_returns_sorted_date_title_pairs_of_the_division():
-    data = {"england-and-wales": {"division": "england-and-wales", "events": [
-        {"title": "Boxing Day", "date": "2026-12-28", "notes": "Substitute day", "bunting": True},
-        {"title": "New Year’s Day", "date": "2026-01-01", "notes": "", "bunting": True},
-    ]}, "scotland": {"division": "scotland", "events": [
-        {"title": "St Andrew’s Day", "date": "2026-11-30", "notes": "", "bunting": True},
-    ]}}
+    data = {
+        "england-and-wales": {
+            "division": "england-and-wales",
+            "events": [
+                {"title": "Boxing Day", "date": "2026-12-28", "notes": "Substitute day", "bunting": True},
+                {"title": "New Year’s Day", "date": "2026-01-01", "notes": "", "bunting": True},
+            ],
+        },
+        "scotland": {
+            "division": "scotland",
+            "events": [
+                {"title": "St Andrew’s Day", "date": "2026-11-30", "notes": "", "bunting": True},
+            ],
+        },
+    }
     assert parse_govuk(data) == [(date(2026, 1, 1), "New Year’s Day"), (date(2026, 12, 28), "Boxing Day")]
     assert parse_govuk(data, "scotland") == [(date(2026, 11, 30), "St Andrew’s Day")]
 
 
-@pytest.mark.parametrize("data, message", [
-    ([], "JSON object keyed by division"),
-    ({"scotland": {"events": []}}, "no 'england-and-wales' division"),
-    ({"england-and-wales": {"division": "england-and-wales"}}, "'events' list"),
-    ({"england-and-wales": {"events": ["2026-01-01"]}}, "event 0 must be an object"),
-    ({"england-and-wales": {"events": [{"date": "2026-01-01"}]}}, "event 0 has no title"),
-    ({"england-and-wales": {"events": [{"title": "X", "date": "01/01/2026"}]}}, "expected YYYY-MM-DD"),
-    ({"england-and-wales": {"events": [{"title": "X", "date": "2026-02-30"}]}}, "impossible date"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "JSON object keyed by division"),
+        ({"scotland": {"events": []}}, "no 'england-and-wales' division"),
+        ({"england-and-wales": {"division": "england-and-wales"}}, "'events' list"),
+        ({"england-and-wales": {"events": ["2026-01-01"]}}, "event 0 must be an object"),
+        ({"england-and-wales": {"events": [{"date": "2026-01-01"}]}}, "event 0 has no title"),
+        ({"england-and-wales": {"events": [{"title": "X", "date": "01/01/2026"}]}}, "expected YYYY-MM-DD"),
+        ({"england-and-wales": {"events": [{"title": "X", "date": "2026-02-30"}]}}, "impossible date"),
+    ],
+)
 def test_parse_rejects_a_bad_shape_with_a_clear_message(data, message):
     with pytest.raises(ValueError, match=message):
         parse_govuk(data)
 
 
 # --- fetching over HTTP ------------------------------------------------------------------------------------
+
 
 def test_fetch_reads_the_govuk_json_over_http(govuk):
     data = fetch_govuk(govuk.url, timeout=(0.5, 1))
@@ -106,18 +133,22 @@ def test_fetch_reads_the_govuk_json_over_http(govuk):
 def test_fetch_serves_whatever_govuk_publishes(govuk):
     newer = copy.deepcopy(load_snapshot())
     newer["england-and-wales"]["events"].append(
-        {"title": "New Year’s Day", "date": "2029-01-01", "notes": "", "bunting": True})
+        {"title": "New Year’s Day", "date": "2029-01-01", "notes": "", "bunting": True}
+    )
     govuk.set(payload=newer)
     assert max(covered_years(parse_govuk(fetch_govuk(govuk.url, timeout=(0.5, 1))))) == 2029
 
 
-@pytest.mark.parametrize("settings, message", [
-    ({"status": 503}, "HTTP 503"),
-    ({"status": 404}, "HTTP 404"),
-    ({"raw": b"<html>maintenance</html>"}, "valid JSON"),
-    ({"payload": ["not", "an", "object"]}, "expected an object"),
-    ({"delay": 1.0}, "timeout"),
-])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"status": 503}, "HTTP 503"),
+        ({"status": 404}, "HTTP 404"),
+        ({"raw": b"<html>maintenance</html>"}, "valid JSON"),
+        ({"payload": ["not", "an", "object"]}, "expected an object"),
+        ({"delay": 1.0}, "timeout"),
+    ],
+)
 def test_fetch_failures_raise_a_source_error_saying_what_went_wrong(govuk, settings, message):
     govuk.set(**settings)
     with pytest.raises(BankHolidaySourceError, match=message):
@@ -131,6 +162,7 @@ def test_fetch_from_an_unreachable_host_raises_a_source_error():
 
 
 # --- the library fallback ----------------------------------------------------------------------------------
+
 
 def test_fallback_agrees_with_the_snapshot():
     snapshot = parse_govuk(load_snapshot())

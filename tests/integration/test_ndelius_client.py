@@ -1,4 +1,5 @@
 """The nDelius client against the fake nDelius over real HTTP (and the circuit breaker against real Redis)."""
+
 from __future__ import annotations
 
 import random
@@ -51,7 +52,9 @@ def fresh_fake(fake):
 
 @pytest.fixture
 def client(fake):
-    c = NDeliusClient(fake.url, fake.token_url, CLIENT_ID, CLIENT_SECRET, connect_timeout=0.5, read_timeout=0.3)
+    c = NDeliusClient(
+        fake.url, fake.token_url, CLIENT_ID, CLIENT_SECRET, connect_timeout=0.5, read_timeout=0.3
+    )
     yield c
     c.close()
 
@@ -79,9 +82,16 @@ class Sleeps(list):
 
 
 def appointment(**overrides):
-    values = {"reference_uuid": uuid.uuid4(), "requirement_id": 1001, "licence_condition_id": None,
-              "starts_at": datetime(2026, 3, 2, 10, 0), "ends_at": datetime(2026, 3, 2, 12, 30),
-              "module_role": None, "staff_code": "N07B722", "team_code": "N07T01"}
+    values = {
+        "reference_uuid": uuid.uuid4(),
+        "requirement_id": 1001,
+        "licence_condition_id": None,
+        "starts_at": datetime(2026, 3, 2, 10, 0),
+        "ends_at": datetime(2026, 3, 2, 12, 30),
+        "module_role": None,
+        "staff_code": "N07B722",
+        "team_code": "N07T01",
+    }
     values.update(overrides)
     return build_appointment(**values)
 
@@ -91,8 +101,9 @@ def api_calls(fake, path="/appointments", method=None):
 
 
 def raw_token(fake) -> str:
-    answer = requests.post(fake.token_url, data={"grant_type": "client_credentials"},
-                           auth=(CLIENT_ID, CLIENT_SECRET), timeout=2)
+    answer = requests.post(
+        fake.token_url, data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, CLIENT_SECRET), timeout=2
+    )
     return answer.json()["access_token"]
 
 
@@ -104,17 +115,32 @@ def closed_port() -> int:
 
 # --- payloads ---------------------------------------------------------------------------------------------
 
+
 def test_payload_maps_module_roles_to_contact_types_and_leaves_out_absent_optionals():
     pre = appointment(module_role="pre_group")
-    post = appointment(module_role="post_programme", location_code="N07OFF1", outcome_code="ATTC",
-                       notes="went well", sensitive=True)
+    post = appointment(
+        module_role="post_programme",
+        location_code="N07OFF1",
+        outcome_code="ATTC",
+        notes="went well",
+        sensitive=True,
+    )
     plain = appointment(module_role="session")
     assert pre["type"] == "PRE_GROUP_ONE_TO_ONE_MEETING"
     assert post["type"] == "THREE_WAY_MEETING"
     assert plain["type"] == "PROGRAMME_ATTENDANCE"
     assert appointment(module_role=None)["type"] == "PROGRAMME_ATTENDANCE"
-    assert set(plain) == {"reference", "requirementId", "date", "startTime", "endTime", "staff", "team",
-                          "sensitive", "type"}
+    assert set(plain) == {
+        "reference",
+        "requirementId",
+        "date",
+        "startTime",
+        "endTime",
+        "staff",
+        "team",
+        "sensitive",
+        "type",
+    }
     assert post["location"] == {"code": "N07OFF1"} and post["outcome"] == {"code": "ATTC"}
     assert post["notes"] == "went well" and post["sensitive"] is True
     assert (plain["date"], plain["startTime"], plain["endTime"]) == ("2026-03-02", "10:00", "12:30")
@@ -132,8 +158,9 @@ def test_payload_needs_exactly_one_of_requirement_and_licence_condition():
 def test_payload_keeps_the_london_wall_clock_across_the_clock_change():
     after_change = appointment(starts_at=datetime(2026, 3, 29, 10), ends_at=datetime(2026, 3, 29, 12))
     assert (after_change["date"], after_change["startTime"]) == ("2026-03-29", "10:00")
-    aware = appointment(starts_at=datetime(2026, 6, 1, 9, tzinfo=UTC),
-                        ends_at=datetime(2026, 6, 1, 11, tzinfo=UTC))
+    aware = appointment(
+        starts_at=datetime(2026, 6, 1, 9, tzinfo=UTC), ends_at=datetime(2026, 6, 1, 11, tzinfo=UTC)
+    )
     assert (aware["startTime"], aware["endTime"]) == ("10:00", "12:00")
     with pytest.raises(ValueError, match="does not exist"):
         appointment(starts_at=datetime(2026, 3, 29, 1, 30), ends_at=datetime(2026, 3, 29, 3))
@@ -166,23 +193,37 @@ def test_parse_retry_after_reads_seconds_and_http_dates():
 
 # --- round trips -------------------------------------------------------------------------------------------
 
+
 def test_create_search_update_delete_round_trip(fake, client):
     fake.set(crn_by_requirement={1001: "X123456"}, crn_by_licence_condition={2002: "X654321"})
     first = appointment(module_role="pre_group", notes="booked")
-    second = appointment(requirement_id=None, licence_condition_id=2002,
-                         starts_at=datetime(2026, 3, 3, 14), ends_at=datetime(2026, 3, 3, 15))
+    second = appointment(
+        requirement_id=None,
+        licence_condition_id=2002,
+        starts_at=datetime(2026, 3, 3, 14),
+        ends_at=datetime(2026, 3, 3, 15),
+    )
     client.create([first, second])
     assert fake.count(first["reference"]) == 1
-    assert fake.appointments[first["reference"]]["externalReference"] == appointment_reference(first["reference"])
+    assert fake.appointments[first["reference"]]["externalReference"] == appointment_reference(
+        first["reference"]
+    )
 
     found = client.search([1001], [2002], "2026-03-01", "2026-03-31")
-    assert [(a["crn"], a["reference"]) for a in found] == [("X123456", first["reference"]),
-                                                          ("X654321", second["reference"])]
+    assert [(a["crn"], a["reference"]) for a in found] == [
+        ("X123456", first["reference"]),
+        ("X654321", second["reference"]),
+    ]
     assert local_schedule(found[0])[1].strftime("%H:%M") == "10:00"
     assert found[0]["staff"]["code"] == "N07B722" and found[0]["notes"] == "booked"
 
-    moved = {**first, "date": "2026-03-09", "startTime": "11:00", "endTime": "13:30",
-             "outcome": {"code": "ATTC"}}
+    moved = {
+        **first,
+        "date": "2026-03-09",
+        "startTime": "11:00",
+        "endTime": "13:30",
+        "outcome": {"code": "ATTC"},
+    }
     moved.pop("notes")
     client.update([moved])
     (after,) = client.search([1001], [], "2026-03-01", "2026-03-31")
@@ -216,38 +257,60 @@ def test_empty_writes_send_nothing(fake, client):
 
 # --- the fake validates like nDelius ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("change, status, message", [
-    ({"reference": "urn:uk:gov:hmpps:accredited-programmes:appointment:" + str(uuid.uuid4())}, 400, "UUID"),
-    ({"licenceConditionId": 9}, 400, "Either licence condition or requirement id"),
-    ({"type": "GROUP_SESSION"}, 400, "type"),
-    ({"date": "02/03/2026"}, 400, "date"),
-    ({"startTime": "13:00"}, 400, "Start time must be before end time"),
-    ({"date": "2026-02-27"}, 400, "Outcome must be provided when creating an appointment in the past"),
-    ({"staff": {"code": "not a code"}}, 404, "Staff with code of not a code not found"),
-    ({"outcome": {"code": "NOPE"}}, 404, "ContactOutcome"),
-])
+
+@pytest.mark.parametrize(
+    "change, status, message",
+    [
+        (
+            {"reference": "urn:uk:gov:hmpps:accredited-programmes:appointment:" + str(uuid.uuid4())},
+            400,
+            "UUID",
+        ),
+        ({"licenceConditionId": 9}, 400, "Either licence condition or requirement id"),
+        ({"type": "GROUP_SESSION"}, 400, "type"),
+        ({"date": "02/03/2026"}, 400, "date"),
+        ({"startTime": "13:00"}, 400, "Start time must be before end time"),
+        ({"date": "2026-02-27"}, 400, "Outcome must be provided when creating an appointment in the past"),
+        ({"staff": {"code": "not a code"}}, 404, "Staff with code of not a code not found"),
+        ({"outcome": {"code": "NOPE"}}, 404, "ContactOutcome"),
+    ],
+)
 def test_fake_rejects_what_ndelius_rejects(fake, change, status, message):
     item = {**appointment(), **change}
-    answer = requests.post(fake.url + "/appointments", json={"appointments": [item]}, timeout=2,
-                           headers={"Authorization": f"Bearer {raw_token(fake)}"})
+    answer = requests.post(
+        fake.url + "/appointments",
+        json={"appointments": [item]},
+        timeout=2,
+        headers={"Authorization": f"Bearer {raw_token(fake)}"},
+    )
     assert answer.status_code == status
     assert message in answer.json()["message"]
     assert fake.appointments == {}
 
 
 def test_a_past_appointment_with_an_outcome_is_accepted(fake, client):
-    past = appointment(starts_at=datetime(2026, 2, 2, 10), ends_at=datetime(2026, 2, 2, 11), outcome_code="UAAB")
+    past = appointment(
+        starts_at=datetime(2026, 2, 2, 10), ends_at=datetime(2026, 2, 2, 11), outcome_code="UAAB"
+    )
     client.create([past])
     assert fake.count(past["reference"]) == 1
 
 
 def test_requests_without_a_valid_bearer_token_get_401(fake):
-    answer = requests.post(fake.url + "/appointments/search", timeout=2,
-                           json={"requirementIds": [1], "licenceConditionIds": [], "fromDate": "2026-01-01",
-                                 "toDate": "2026-01-02"})
+    answer = requests.post(
+        fake.url + "/appointments/search",
+        timeout=2,
+        json={
+            "requirementIds": [1],
+            "licenceConditionIds": [],
+            "fromDate": "2026-01-01",
+            "toDate": "2026-01-02",
+        },
+    )
     assert answer.status_code == 401
-    bad = requests.post(fake.token_url, data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, "wrong"),
-                        timeout=2)
+    bad = requests.post(
+        fake.token_url, data={"grant_type": "client_credentials"}, auth=(CLIENT_ID, "wrong"), timeout=2
+    )
     assert bad.status_code == 401
 
 
@@ -276,6 +339,7 @@ def test_duplicate_reference_makes_a_second_contact_by_default_or_409_in_conflic
 
 
 # --- tokens ------------------------------------------------------------------------------------------------
+
 
 def test_token_is_fetched_once_and_reused(fake, client):
     for _ in range(3):
@@ -322,10 +386,13 @@ def test_wrong_credentials_are_a_permanent_error(fake):
 
 # --- retries -----------------------------------------------------------------------------------------------
 
+
 def test_transient_failures_are_retried_with_full_jitter_backoff(fake, client):
     fake.set(fail_5xx=2)
     sleeps = Sleeps()
-    found = retry_call(lambda: client.search([1], [], "2026-03-01", "2026-03-02"), sleep=sleeps, rng=lambda: 1.0)
+    found = retry_call(
+        lambda: client.search([1], [], "2026-03-01", "2026-03-02"), sleep=sleeps, rng=lambda: 1.0
+    )
     assert found == []
     assert sleeps == [0.5, 1.0]  # the upper bounds min(cap, 0.5 * 2**n)
     assert [c["status"] for c in api_calls(fake, "/appointments/search")] == [503, 503, 200]
@@ -344,7 +411,7 @@ def test_backoff_waits_stay_within_the_full_jitter_bounds():
     rng = random.Random(1234).random
     for n in range(12):
         for _ in range(50):
-            assert 0 <= backoff_delay(n, base=0.5, cap=8, rng=rng) <= min(8, 0.5 * 2 ** n)
+            assert 0 <= backoff_delay(n, base=0.5, cap=8, rng=rng) <= min(8, 0.5 * 2**n)
 
 
 def test_retry_after_is_honoured(fake, client):
@@ -362,12 +429,23 @@ def test_a_retry_after_longer_than_the_cap_is_left_to_the_caller(fake, client):
     assert error.value.retry_after == 120 and sleeps == []
 
 
-@pytest.mark.parametrize("switch, error_class, status", [
-    ({"invalid_requirement_400": 1}, PermanentError, 400),
-    ({"clash_409": 1}, ClashError, 409),
-    ({"respond_next": [{"status": 403, "body": {"status": 403, "message": "Forbidden"}}]}, PermanentError, 403),
-    ({"respond_next": [{"status": 422, "body": {"status": 422, "message": "Unprocessable"}}]}, PermanentError, 422),
-])
+@pytest.mark.parametrize(
+    "switch, error_class, status",
+    [
+        ({"invalid_requirement_400": 1}, PermanentError, 400),
+        ({"clash_409": 1}, ClashError, 409),
+        (
+            {"respond_next": [{"status": 403, "body": {"status": 403, "message": "Forbidden"}}]},
+            PermanentError,
+            403,
+        ),
+        (
+            {"respond_next": [{"status": 422, "body": {"status": 422, "message": "Unprocessable"}}]},
+            PermanentError,
+            422,
+        ),
+    ],
+)
 def test_client_errors_are_not_retried(fake, client, switch, error_class, status):
     fake.set(**switch)
     sleeps = Sleeps()
@@ -397,6 +475,7 @@ def test_a_clash_on_one_reference_fails_only_the_request_carrying_it(fake, clien
 
 
 # --- lost answers ------------------------------------------------------------------------------------------
+
 
 def test_commit_then_drop_is_ambiguous_and_the_appointment_exists(fake, client):
     item = appointment()
@@ -447,8 +526,14 @@ def test_a_gateway_error_on_a_write_is_ambiguous(fake, client):
 
 
 def test_connection_refused_is_transient_and_not_ambiguous(fake):
-    client = NDeliusClient(f"http://127.0.0.1:{closed_port()}", fake.token_url, CLIENT_ID, CLIENT_SECRET,
-                           connect_timeout=0.5, read_timeout=0.5)
+    client = NDeliusClient(
+        f"http://127.0.0.1:{closed_port()}",
+        fake.token_url,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        connect_timeout=0.5,
+        read_timeout=0.5,
+    )
     with pytest.raises(TransientError) as error:
         client.create([appointment()])
     assert not isinstance(error.value, AmbiguousResult)
@@ -456,6 +541,7 @@ def test_connection_refused_is_transient_and_not_ambiguous(fake):
 
 
 # --- circuit breaker (state in Redis) ----------------------------------------------------------------------
+
 
 def test_circuit_opens_after_fail_max_failures_and_half_opens_after_the_reset_timeout(redis_db):
     clock = Clock()
@@ -471,10 +557,10 @@ def test_circuit_opens_after_fail_max_failures_and_half_opens_after_the_reset_ti
     assert breaker.state == "open"
     clock.now += 1
     assert breaker.state == "half_open"
-    assert breaker.allow() is True   # the one trial call
+    assert breaker.allow() is True  # the one trial call
     assert breaker.allow() is False  # everyone else waits for it
     breaker.failure()
-    assert breaker.state == "open"   # trial failed: open for another reset_timeout
+    assert breaker.state == "open"  # trial failed: open for another reset_timeout
 
     clock.now += 60
     assert breaker.allow() is True
@@ -493,8 +579,9 @@ def test_a_success_resets_the_consecutive_failure_count(redis_db):
 def test_circuit_state_is_shared_between_processes_through_redis(redis_db):
     clock = Clock()
     one = RedisCircuitBreaker(redis_db, name="shared", fail_max=2, reset_timeout=30, clock=clock)
-    other = RedisCircuitBreaker(redis.Redis.from_url(REDIS_URL), name="shared", fail_max=2, reset_timeout=30,
-                                clock=clock)
+    other = RedisCircuitBreaker(
+        redis.Redis.from_url(REDIS_URL), name="shared", fail_max=2, reset_timeout=30, clock=clock
+    )
     one.failure()
     other.failure()
     assert one.state == other.state == "open"
@@ -535,6 +622,7 @@ def test_a_business_error_does_not_trip_the_breaker(fake, client, redis_db):
 
 # --- the fake's HTTP control interface ---------------------------------------------------------------------
 
+
 def test_fake_is_controlled_over_http(fake):
     assert requests.get(fake.url + "/health", timeout=2).json() == {"status": "UP"}
     answer = requests.post(fake.url + "/__control", json={"fail_5xx": 2, "latency_ms": 1}, timeout=2)
@@ -554,11 +642,21 @@ def test_fake_is_controlled_over_http(fake):
 def test_fake_records_peak_concurrency(fake):
     token = raw_token(fake)
     fake.set(latency_ms=150)
-    body = {"requirementIds": [1], "licenceConditionIds": [], "fromDate": "2026-03-01", "toDate": "2026-03-02"}
+    body = {
+        "requirementIds": [1],
+        "licenceConditionIds": [],
+        "fromDate": "2026-03-01",
+        "toDate": "2026-03-02",
+    }
 
-    threads = [threading.Thread(target=requests.post, args=(fake.url + "/appointments/search",),
-                                kwargs={"json": body, "timeout": 2, "headers": {"Authorization": f"Bearer {token}"}})
-               for _ in range(3)]
+    threads = [
+        threading.Thread(
+            target=requests.post,
+            args=(fake.url + "/appointments/search",),
+            kwargs={"json": body, "timeout": 2, "headers": {"Authorization": f"Bearer {token}"}},
+        )
+        for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -571,7 +669,9 @@ def test_search_window_is_inclusive_and_skips_other_components(fake, client):
     outside = appointment(starts_at=datetime(2026, 4, 1, 10), ends_at=datetime(2026, 4, 1, 11))
     elsewhere = appointment(requirement_id=1002)
     client.create([inside, outside, elsewhere])
-    found = client.search([1001], [], datetime(2026, 3, 1).date(), (datetime(2026, 3, 1) + timedelta(days=30)).date())
+    found = client.search(
+        [1001], [], datetime(2026, 3, 1).date(), (datetime(2026, 3, 1) + timedelta(days=30)).date()
+    )
     assert [a["reference"] for a in found] == [inside["reference"]]
     with pytest.raises(ValueError):
         client.search([1001], [], "2026-03-02", "2026-03-01")

@@ -211,7 +211,7 @@ def slot_lists(draw: st.DrawFn) -> list[Slot]:
 
 @st.composite
 def programmes(draw: st.DrawFn) -> ProgrammeSpec:
-    """Small programmes, optionally with a pre-group module (gap after) and a post-programme one (gap before)."""
+    """Small programmes, maybe with a pre-group module (gap after) and a post-programme one (gap before)."""
     modules: list[ModuleSpec] = []
 
     def module(role: str | None, before: int, after: int, count: int) -> None:

@@ -15,6 +15,7 @@ from app.web.groups.forms import GroupForm
 from jobs.enqueue import enqueue
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
+NAV = [(10, "Groups", "groups.index", EVERYONE)]
 
 
 @bp.route("")
