@@ -59,6 +59,16 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # type: ignore[no-unt
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+    # Transactions are begun by SQLAlchemy below, not implicitly by the driver.
+    dbapi_connection.isolation_level = None
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_immediate(conn):  # type: ignore[no-untyped-def]
+    """SQLite: take the write lock when a transaction begins, so two writers queue (busy_timeout) instead of
+    one failing half-way with "database is locked" when it upgrades a read lock."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _security_headers(app: Flask) -> None:

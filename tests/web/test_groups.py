@@ -180,3 +180,42 @@ def test_pages_carry_security_headers(browser, north):  # type: ignore[no-untype
     assert "'unsafe-inline'" not in csp and "nonce-" in csp and "frame-ancestors 'none'" in csp
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _age_session(browser, **seconds_ago):  # type: ignore[no-untyped-def]
+    import time
+
+    with browser.client.session_transaction() as s:
+        for key, ago in seconds_ago.items():
+            s[key] = int(time.time()) - ago
+
+
+def test_thirty_minutes_idle_signs_you_out(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    _age_session(browser, last_seen=29 * 60)
+    assert browser.get("/groups").status_code == 200
+    _age_session(browser, last_seen=31 * 60)
+    response = browser.get("/groups")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert browser.get("/groups").status_code == 302
+
+
+def test_ten_hours_after_sign_in_the_session_ends_even_when_active(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    _age_session(browser, signed_in_at=10 * 3600 + 1, last_seen=10)
+    assert browser.get("/groups").status_code == 302
+
+
+def test_a_timed_out_htmx_request_is_sent_to_sign_in(browser, north, world):  # type: ignore[no-untyped-def]
+    group = world.group(north["manager"])
+    browser.sign_in("tm.nw")
+    _age_session(browser, last_seen=31 * 60)
+    response = browser.get(f"/groups/{group.id}", htmx=True)
+    assert response.status_code == 401 and response.headers["HX-Redirect"] == "/login"
+
+
+def test_a_disabled_account_is_locked_out_at_once(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    north["manager"].active = False
+    db.session.commit()
+    assert browser.get("/groups").status_code == 302

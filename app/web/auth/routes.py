@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, session, url_for
+import time
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash
@@ -10,6 +12,30 @@ from app.models import User
 from app.web.auth.forms import SignInForm
 
 bp = Blueprint("auth", __name__)
+IDLE_TIMEOUT_SECONDS = 30 * 60
+ABSOLUTE_TIMEOUT_SECONDS = 10 * 60 * 60
+
+
+@bp.before_app_request
+def enforce_session_timeouts():  # type: ignore[no-untyped-def]
+    """Signed-in sessions end after 30 minutes idle or 10 hours in all, checked on the server."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return None
+    now = time.time()
+    signed_in_at = session.get("signed_in_at", 0)
+    last_seen = session.get("last_seen", 0)
+    if now - last_seen > IDLE_TIMEOUT_SECONDS or now - signed_in_at > ABSOLUTE_TIMEOUT_SECONDS:
+        logout_user()
+        session.clear()
+        flash("You were signed out because the session timed out. Sign in again to continue.", "info")
+        target = url_for("auth.login")
+        if request.headers.get("HX-Request") == "true":
+            response = make_response("", 401)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    session["last_seen"] = int(now)
+    return None
 
 
 @login_manager.user_loader
@@ -40,6 +66,7 @@ def login():  # type: ignore[no-untyped-def]
         if user and user.active and check_password_hash(user.password_hash, form.password.data):
             session.clear()  # a new session at sign-in
             login_user(user)
+            session["signed_in_at"] = session["last_seen"] = int(time.time())
             return redirect(url_for("auth.index"))
         form.password.errors.append("The username or password is not right")
     return render_template("auth/login.html", form=form)
