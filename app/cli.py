@@ -29,6 +29,21 @@ def demo_seed() -> None:
     click.echo("Demo data loaded." if created else "Demo data was already there; nothing changed.")
 
 
+@demo_cli.command("scale")
+@click.option("--groups", type=click.IntRange(1, 100_000), default=5000, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+def demo_scale(groups: int, seed: int) -> None:
+    """National volume for benchmarks (bulk inserts; PostgreSQL recommended)."""
+    from app.scale import generate_scale
+
+    try:
+        counts = generate_scale(groups, seed=seed, report=click.echo)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+
+
 @click.group("bank-holidays")
 def bank_holidays_cli() -> None:
     """England and Wales bank holidays."""
