@@ -19,6 +19,7 @@ run: $(STAMP)
 ## test: install what tests need (Chromium included) and run the whole suite on PostgreSQL and SQLite
 test: $(STAMP)
 	scripts/ensure-test-services.sh
+	scripts/security-checks.sh
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
