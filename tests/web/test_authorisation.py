@@ -1,14 +1,12 @@
 """The authorisation matrix (app/web/permissions.py) is complete and every cell is enforced."""
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from app.web.permissions import MATRIX, PUBLIC, SIGNED_IN
 from tests.conftest import Browser
+from tests.web.regions import ROLES, build_region, fill
 
-ROLES = ("facilitator", "treatment_manager", "lead", "admin")
 
 
 def _endpoints(app):  # type: ignore[no-untyped-def]
@@ -32,35 +30,7 @@ def test_every_view_enforces_exactly_its_row_of_the_matrix(app):  # type: ignore
 
 @pytest.fixture
 def region_world(world):  # type: ignore[no-untyped-def]
-    """One of everything in one region, and a user per role, so every URL can be filled in."""
-    from app.extensions import db
-    from app.models import Attendee, Operation, Session
-
-    region = world.region("NW", "North West")
-    facilitator = world.facilitator(region)
-    users = {role: world.user(region, role, f"{role}.nw", facilitator=facilitator if role == "facilitator" else None)
-             for role in ROLES}
-    referral = world.referral(region)
-    group = world.started(world.group(users["treatment_manager"], lead=facilitator, members=(referral,)),
-                          users["treatment_manager"])
-    session = db.session.query(Session).filter_by(group_id=group.id).first()
-    operation = Operation(kind="generate", region_id=region.id, group_id=group.id, status="succeeded")
-    db.session.add(operation)
-    db.session.commit()
-    attendee = db.session.query(Attendee).filter_by(session_id=session.id).first()
-    ids = {"group_id": group.id, "session_id": session.id, "operation_id": operation.id,
-           "referral_id": referral.id, "facilitator_id": facilitator.id, "attendee_id": attendee.id,
-           "membership_id": group.memberships[0].id, "user_id": users["facilitator"].id}
-    return users, ids
-
-
-def _url(rule, ids):  # type: ignore[no-untyped-def]
-    url = rule.rule
-    for name in rule.arguments:
-        if name not in ids:
-            pytest.fail(f"no id for <{name}> in {rule.rule}: add it to region_world")
-        url = re.sub(rf"<(?:[a-z]+:)?{name}>", str(ids[name]), url)
-    return url
+    return build_region(world, "NW", "North")
 
 
 def test_every_cell_of_the_matrix_is_enforced(app, region_world):  # type: ignore[no-untyped-def]
@@ -70,7 +40,7 @@ def test_every_cell_of_the_matrix_is_enforced(app, region_world):  # type: ignor
     anonymous = app.test_client()
     for endpoint, allowed in sorted(MATRIX.items()):
         rule = rules[endpoint]
-        url = _url(rule, ids)
+        url = fill(rule, ids)
         method = "GET" if "GET" in rule.methods else "POST"
         response = anonymous.open(url, method=method)
         if response.status_code not in (302, 401) and not (method == "POST" and response.status_code == 400):
@@ -80,7 +50,7 @@ def test_every_cell_of_the_matrix_is_enforced(app, region_world):  # type: ignor
         person.sign_in(f"{role}.nw")
         for endpoint, allowed in sorted(MATRIX.items()):
             rule = rules[endpoint]
-            url = _url(rule, ids)
+            url = fill(rule, ids)
             if "GET" in rule.methods:
                 status = person.get(url).status_code
             else:

@@ -1,0 +1,43 @@
+"""A region with one of everything, so every URL of the service can be filled in with its ids."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app.extensions import db
+from app.models import Attendee, Operation, Session
+
+ROLES = ("facilitator", "treatment_manager", "lead", "admin")
+
+
+def build_region(world, code: str, sentinel: str):  # type: ignore[no-untyped-def]
+    """Users for every role (usernames `<role>.<code>`), a started group with members, a waiting referral.
+    Names, CRNs and codes carry `sentinel` so leaks are easy to find."""
+    region = world.region(code, f"Region {sentinel}")
+    facilitator = world.facilitator(region, f"Facilitator {sentinel}")
+    users = {role: world.user(region, role, f"{role}.{code.lower()}",
+                              facilitator=facilitator if role == "facilitator" else None)
+             for role in ROLES}
+    members = tuple(world.referral(region, f"Person {sentinel} {n}", f"{sentinel[:1]}{n:06d}") for n in range(2))
+    waiting = world.referral(region, f"Waiting {sentinel}", f"{sentinel[:1]}999999")
+    group = world.started(world.group(users["treatment_manager"], f"G-{sentinel}", lead=facilitator,
+                                      members=members), users["treatment_manager"])
+    session = db.session.query(Session).filter_by(group_id=group.id).order_by(Session.starts_at).first()
+    operation = Operation(kind="generate", region_id=region.id, group_id=group.id, status="succeeded")
+    db.session.add(operation)
+    db.session.commit()
+    attendee = db.session.query(Attendee).filter_by(session_id=session.id).first()
+    ids = {"group_id": group.id, "session_id": session.id, "operation_id": operation.id,
+           "referral_id": waiting.id, "facilitator_id": facilitator.id, "attendee_id": attendee.id,
+           "membership_id": group.memberships[0].id, "user_id": users["facilitator"].id}
+    return users, ids
+
+
+def fill(rule, ids):  # type: ignore[no-untyped-def]
+    url = rule.rule
+    for name in rule.arguments:
+        if name not in ids:
+            pytest.fail(f"no id for <{name}> in {rule.rule}: add it to tests/web/regions.py")
+        url = re.sub(rf"<(?:[a-z]+:)?{name}>", str(ids[name]), url)
+    return url
