@@ -32,3 +32,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance *.egg-info
+
+## bench: national-volume PostgreSQL dataset, pages under 50 concurrent clients, schedule/roll-up timings (JSON)
+bench: $(STAMP)
+	scripts/ensure-test-services.sh
+	$(PY) scripts/bench.py

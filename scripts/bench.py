@@ -1,0 +1,225 @@
+"""`make bench`: figures, not assertions. Prints one JSON object.
+
+Builds (once) a national-volume PostgreSQL dataset (`flask demo scale`, database BENCH_DATABASE, default
+pd_bench), starts the app with gunicorn against it and a Redis, and loads each page with wrk at 50 concurrent
+connections; the same load against a minimal Flask endpoint under the same gunicorn settings gives the floor of
+the stack. Then times schedule generation, cascade computation and `flask progress verify`."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+DB_NAME = os.environ.get("BENCH_DATABASE", "pd_bench")
+GROUPS = int(os.environ.get("BENCH_GROUPS", "5000"))
+DB_URL = os.environ.get("BENCH_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+DURATION = os.environ.get("BENCH_SECONDS", "10")
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
+GUNICORN = ["--workers", os.environ.get("BENCH_WORKERS", "4"), "--threads", "1", "--worker-class", "sync",
+            "--backlog", "2048", "--log-level", "warning"]
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ, DATABASE_URL=DB_URL, REDIS_URL=REDIS_URL, FLASK_APP="wsgi.py", LOG_LEVEL="WARNING",
+             SECRET_KEY="bench")
+    return e
+
+
+def flask(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, "-m", "flask", *args], cwd=ROOT, env=env(), check=check, capture_output=True,
+                          text=True)
+
+
+def ensure_dataset() -> dict:
+    admin = DB_URL.rsplit("/", 1)[0] + "/postgres"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": DB_NAME}).scalar()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    engine.dispose()
+    flask("db", "upgrade")
+    started = time.monotonic()
+    result = flask("demo", "scale", "--groups", str(GROUPS), check=False)
+    if result.returncode == 0:
+        return {"built": True, "seconds": round(time.monotonic() - started, 1), "summary": result.stdout.strip().splitlines()[-1]}
+    if "already there" in result.stderr:
+        return {"built": False}
+    raise SystemExit(result.stderr)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(target: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "gunicorn", *GUNICORN, "--bind", f"127.0.0.1:{port}", target], cwd=ROOT,
+                            env=env(), start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(base + "/", timeout=1)
+            return proc, base
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise SystemExit(f"{target} did not start")
+
+
+def wrk(url: str, **extra: str) -> dict:
+    script = ROOT / "bench" / "percentiles.lua"
+    e = dict(os.environ, **extra)
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script), url], env=e,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.split("BENCH_JSON", 1)[1])
+
+
+def sign_in(base: str, username: str) -> tuple[requests.Session, str]:
+    s = requests.Session()
+    page = s.get(base + "/login").text
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    s.post(base + "/login", data={"username": username, "password": "password", "csrf_token": token})
+    page = s.get(base + "/groups").text
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    return s, token
+
+
+def targets() -> dict:
+    """Concrete ids in the busiest region: a past session with a full register, its group, a region month."""
+    code = """
+from sqlalchemy import select, func
+from app import create_app
+from app.extensions import db
+from app.models import Session, Attendee, Region, Group
+app = create_app()
+with app.app_context():
+    region = db.session.scalar(select(Region).where(Region.code == "S01"))
+    session = db.session.scalars(select(Session).join(Group).where(Group.region_id == region.id,
+        Session.kind == "scheduled").order_by(Session.starts_at.desc()).offset(200).limit(1)).one()
+    attendee = db.session.scalar(select(Attendee.id).where(Attendee.session_id == session.id).limit(1))
+    print({"session": session.id, "group": session.group_id, "attendee": attendee,
+           "month": session.starts_at.strftime("%Y-%m"), "day": session.starts_at.strftime("%Y-%m-%d")})
+"""
+    out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, check=True).stdout
+    import ast
+
+    return ast.literal_eval(out.strip().splitlines()[-1])
+
+
+# Pages under load, filled from targets(): (name, method, path template, form fields, htmx)
+PAGES = [
+    ("register_get", "GET", "/sessions/{session}/register", None, False),
+    ("attendance_tap", "POST", "/sessions/{session}/attendees/{attendee}", {"outcome": "ATTC"}, True),
+    ("calendar_region_month", "GET", "/calendar/month?scope=region&month={month}", None, False),
+    ("progress_grid", "GET", "/progress/groups/{group}", None, False),
+    ("regional_dashboard", "GET", "/progress/dashboard", None, False),
+]
+
+
+def timings() -> dict:
+    code = r"""
+import json, time
+from datetime import date, datetime, time as t
+from app import create_app, clock
+from app.extensions import db
+from app.scheduling import Slot, generate, postpone, ExistingSession
+from app.services.programme import ensure_building_choices, programme_spec
+from app.services.bank_holidays import holiday_dates
+app = create_app()
+with app.app_context():
+    spec = programme_spec(ensure_building_choices())
+    hol = holiday_dates(date(2026, 1, 1))
+    slots = [Slot(0, t(10)), Slot(3, t(14))]
+    generate(spec, slots, date(2026, 3, 23), hol)
+    n = time.perf_counter(); generate(spec, slots, date(2026, 3, 23), hol); one = time.perf_counter() - n
+    n = time.perf_counter()
+    for i in range(1000):
+        generate(spec, slots, date(2026, 1, 5) + (date(2026,1,6)-date(2026,1,5)) * (i % 300), hol)
+    thousand = time.perf_counter() - n
+    planned = generate(spec, slots, date(2026, 3, 23), hol)
+    timeline = [ExistingSession(key=f"{p.module_number}.{p.session_number}", module_number=p.module_number,
+        session_number=p.session_number, name=p.name, session_type=p.session_type, kind="scheduled",
+        starts_at=p.starts_at, ends_at=p.ends_at) for p in planned]
+    n = time.perf_counter()
+    postpone(spec, timeline, "3.3", datetime(2026, 5, 7, 14), None, cascade=True, now=datetime(2026, 4, 20, 9),
+             slots=slots, bank_holidays=hol)
+    cascade = time.perf_counter() - n
+    print(json.dumps({"generate_one_group_ms": round(one * 1000, 2), "generate_1000_groups_ms": round(thousand * 1000, 1),
+                      "cascade_compute_ms": round(cascade * 1000, 2)}))
+"""
+    run = subprocess.run([PY, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(run.stderr)
+    out = run.stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    started = time.monotonic()
+    verify = flask("progress", "verify", check=False)
+    result["progress_verify_seconds"] = round(time.monotonic() - started, 2)
+    result["progress_verify_ok"] = verify.returncode == 0
+    return result
+
+
+def main() -> int:
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
+    report: dict = {"dataset": ensure_dataset(), "connections": CONNECTIONS, "seconds_per_run": int(DURATION)}
+    ids = targets()
+    floor_proc, floor_base = serve("bench.minimal:app")
+    try:
+        report["minimal_endpoint"] = wrk(floor_base + "/")
+    finally:
+        floor_proc.terminate()
+        floor_proc.wait()
+    app_proc, base = serve("wsgi:app")
+    pages = {}
+    try:
+        session, token = sign_in(base, "tm.s01")
+        cookie = "session=" + session.cookies.get("session")
+        for name, method, path, form, htmx in PAGES:
+            url = base + path.format(**ids)
+            probe = session.request(method, url, data=form, headers={"X-CSRFToken": token,
+                                                                    **({"HX-Request": "true"} if htmx else {})})
+            if probe.status_code >= 400:
+                pages[name] = {"error": f"{method} {path} answered {probe.status_code}"}
+                continue
+            extra = {"BENCH_COOKIE": cookie, "BENCH_METHOD": method}
+            if form:
+                extra.update(BENCH_BODY=urlencode(form), BENCH_CSRF=token)
+            if htmx:
+                extra["BENCH_HTMX"] = "1"
+            result = wrk(url, **extra)
+            result["vs_minimal_p95"] = round(result["p95_ms"] / max(report["minimal_endpoint"]["p95_ms"], 0.01), 1)
+            result["throughput_vs_minimal"] = round(result["rps"] / report["minimal_endpoint"]["rps"], 3)
+            pages[name] = result
+        tap_path = PAGES[1][2].format(**ids)
+        partial = session.post(base + tap_path, data={"outcome": "ATTC"},
+                               headers={"X-CSRFToken": token, "HX-Request": "true"})
+        full = session.get(base + PAGES[0][2].format(**ids))
+        report["attendance_tap_bytes"] = {"htmx_partial": len(partial.content), "full_page": len(full.content)}
+    finally:
+        app_proc.terminate()
+        app_proc.wait()
+    report["pages"] = pages
+    report.update(timings())
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
