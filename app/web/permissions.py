@@ -18,4 +18,6 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "groups.new": MANAGERS,
     "groups.start": MANAGERS,
     "operations.show": EVERYONE,
+    "history.group": EVERYONE,
+    "history.session": EVERYONE,
 }
