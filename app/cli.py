@@ -80,15 +80,19 @@ def progress_cli() -> None:
 
 
 @progress_cli.command("verify")
-def progress_verify() -> None:
-    """Recompute every person's completion from attendance; exit 1 on any difference from what is stored."""
+@click.option("--show", default=50, show_default=True, help="How many differences to print.")
+def progress_verify(show: int) -> None:
+    """Recompute every person's completions, module and programme completion and percent from attendance alone;
+    exit 1 on any difference from what is stored."""
     from app.services import progress
 
-    differences = progress.recompute_all()
-    for referral_id, (truth, stored) in sorted(differences.items()):
-        click.echo(f"referral {referral_id}: {truth} sessions complete by attendance, {stored} stored")
+    differences = progress.verify()
+    for difference in differences[:show]:
+        click.echo(str(difference))
+    if len(differences) > show:
+        click.echo(f"… and {len(differences) - show} more")
     if differences:
-        click.echo(f"{len(differences)} differences", err=True)
+        click.echo(f"{len(differences)} differences between stored progress and attendance", err=True)
         sys.exit(1)
     click.echo("Stored progress matches attendance.")
 
@@ -96,3 +100,6 @@ def progress_verify() -> None:
 def register_cli(app: Flask) -> None:
     for group in (demo_cli, schedule_cli, bank_holidays_cli, progress_cli):
         app.cli.add_command(group)
+    from app.cli_ndelius import ndelius_cli
+
+    app.cli.add_command(ndelius_cli)

@@ -112,6 +112,8 @@ def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays:
     clock = _datetime(now, "--now") if now else None
     if end and not postpone_to:
         raise Refused("--end only goes with --postpone")
+    if no_cascade and not postpone_to:
+        raise Refused("--no-cascade only goes with --postpone")
     if (postpone_to or new_slots or restart) and clock is None:
         raise Refused("--now is required with --postpone, --reslot or --restart-from")
 
@@ -192,3 +194,19 @@ def preview_command(as_json: bool, **options: object) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     click.echo(json.dumps(result, indent=2))
+
+
+@schedule_cli.command("resume")
+@click.argument("operation_id", type=int)
+def resume_command(operation_id: int) -> None:
+    """Finish a reschedule (postpone cascade or new days and times) whose worker died or gave up: the steps not
+    yet applied are applied now, in this process; those already applied are left alone."""
+    from app.services.errors import ServiceError
+    from app.services.reschedule import carry_on
+
+    try:
+        operation = carry_on(operation_id)
+    except ServiceError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    click.echo(f"{operation.status}: {operation.message}")

@@ -50,11 +50,35 @@ class Config:
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "programme-delivery")
         # RQ_SYNC: run jobs in-process (tests of the web layer); the worker is used otherwise.
         self.RQ_SYNC = _bool("RQ_SYNC", False)
+        # RESCHEDULE_STEP_DELAY: seconds to pause between the sessions a reschedule job moves (0; tests and
+        # demos slow it down to watch the progress bar or to kill a worker part-way).
+        self.RESCHEDULE_STEP_DELAY = float(os.environ.get("RESCHEDULE_STEP_DELAY", "0"))
         # NDELIUS_URL, HMPPS_AUTH_URL, NDELIUS_CLIENT_ID, NDELIUS_CLIENT_SECRET: the Appointments API.
         self.NDELIUS_URL = os.environ.get("NDELIUS_URL", "http://127.0.0.1:9091")
         self.HMPPS_AUTH_URL = os.environ.get("HMPPS_AUTH_URL", self.NDELIUS_URL + "/oauth/token")
         self.NDELIUS_CLIENT_ID = os.environ.get("NDELIUS_CLIENT_ID", "programme-delivery")
         self.NDELIUS_CLIENT_SECRET = os.environ.get("NDELIUS_CLIENT_SECRET", "local-secret")
+        # NDELIUS_CONNECT_TIMEOUT / NDELIUS_READ_TIMEOUT (s): every call has both.
+        self.NDELIUS_CONNECT_TIMEOUT = float(os.environ.get("NDELIUS_CONNECT_TIMEOUT", "3.05"))
+        self.NDELIUS_READ_TIMEOUT = float(os.environ.get("NDELIUS_READ_TIMEOUT", "15"))
+        # NDELIUS_CONCURRENCY: most calls to nDelius in flight at once from one relay (RELIABILITY L3: <= 2).
+        self.NDELIUS_CONCURRENCY = int(os.environ.get("NDELIUS_CONCURRENCY", "2"))
+        # NDELIUS_BATCH_SIZE: appointments a relay claims at a time.
+        self.NDELIUS_BATCH_SIZE = int(os.environ.get("NDELIUS_BATCH_SIZE", "20"))
+        # NDELIUS_RETRY_BASE / NDELIUS_RETRY_CAP (s): full-jitter backoff between attempts of one change.
+        self.NDELIUS_RETRY_BASE = float(os.environ.get("NDELIUS_RETRY_BASE", "2"))
+        self.NDELIUS_RETRY_CAP = float(os.environ.get("NDELIUS_RETRY_CAP", "600"))
+        # NDELIUS_BREAKER_FAILURES / NDELIUS_BREAKER_RESET (s): the circuit opens after that many failures in a
+        # row and lets one trial call through after the reset time.
+        self.NDELIUS_BREAKER_FAILURES = int(os.environ.get("NDELIUS_BREAKER_FAILURES", "5"))
+        self.NDELIUS_BREAKER_RESET = float(os.environ.get("NDELIUS_BREAKER_RESET", "60"))
+        # NDELIUS_RELAY_INTERVAL / NDELIUS_SWEEP_INTERVAL / NDELIUS_RECONCILE_INTERVAL (s): `python -m
+        # jobs.scheduler` queues the relay, the outbox sweeper and reconciliation this often.
+        self.NDELIUS_RELAY_INTERVAL = float(os.environ.get("NDELIUS_RELAY_INTERVAL", "5"))
+        self.NDELIUS_SWEEP_INTERVAL = float(os.environ.get("NDELIUS_SWEEP_INTERVAL", "60"))
+        self.NDELIUS_RECONCILE_INTERVAL = float(os.environ.get("NDELIUS_RECONCILE_INTERVAL", "900"))
+        # NDELIUS_RECONCILE_DAYS_BACK: reconciliation compares appointments from this many days ago onwards.
+        self.NDELIUS_RECONCILE_DAYS_BACK = int(os.environ.get("NDELIUS_RECONCILE_DAYS_BACK", "60"))
         # BANK_HOLIDAYS_URL: the GOV.UK bank holidays JSON.
         self.BANK_HOLIDAYS_URL = os.environ.get("BANK_HOLIDAYS_URL", "https://www.gov.uk/bank-holidays.json")
         # TIMEZONE: wall clock of sessions (England and Wales).

@@ -76,6 +76,7 @@ def main() -> int:
         subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True)
         subprocess.run(flask + ["demo", "seed"], cwd=ROOT, env=env, check=True)
         start([PY, "-m", "jobs.worker"], env, "worker")
+        start([PY, "-m", "jobs.scheduler"], env, "scheduler")  # nDelius relay, sweeper, reconciliation
         start([PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
                "--access-logfile", "-", "wsgi:app"], env, "web")
         wait_for(port, "the web server", 30)

@@ -123,7 +123,7 @@ class Browser:
     def post(self, url: str, data: dict | None = None, *, htmx: bool = False, csrf: bool = True, **kwargs):  # type: ignore[no-untyped-def]
         if self.csrf_token is None and csrf:
             self.get("/login")
-        headers = {}
+        headers = dict(kwargs.pop("headers", None) or {})  # extra headers, e.g. Idempotency-Key
         if htmx:
             headers["HX-Request"] = "true"
             if csrf:

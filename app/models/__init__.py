@@ -5,8 +5,10 @@ across the March and October clock changes. Audit and bookkeeping timestamps are
 """
 from app.models.audit import AuditEvent
 from app.models.bank_holiday import BankHoliday
+from app.models.calendar_feed import CalendarFeed
 from app.models.group import Group, GroupFacilitator, GroupSlot, Membership
-from app.models.ndelius import NDeliusAppointment, OutboxItem
+from app.models.idempotency import ProcessedRequest
+from app.models.ndelius import NDeliusAppointment, NDeliusDisagreement, NDeliusReconciliation, OutboxItem
 from app.models.operation import Operation, OperationStep
 from app.models.programme import Module, ProgrammeTemplate, SessionTemplate
 from app.models.referral import Referral, ReferralProgress, TemplateCompletion
@@ -14,8 +16,9 @@ from app.models.session import Attendance, AttendanceHistory, Attendee, Session,
 from app.models.user import Facilitator, Region, User
 
 __all__ = [
-    "Attendance", "AttendanceHistory", "Attendee", "AuditEvent", "BankHoliday", "Facilitator", "Group",
-    "GroupFacilitator", "GroupSlot", "Membership", "Module", "NDeliusAppointment", "Operation",
+    "Attendance", "AttendanceHistory", "Attendee", "AuditEvent", "BankHoliday", "CalendarFeed", "Facilitator",
+    "Group", "GroupFacilitator", "GroupSlot", "Membership", "Module", "NDeliusAppointment", "NDeliusDisagreement",
+    "NDeliusReconciliation", "Operation",
     "OperationStep", "OutboxItem", "ProgrammeTemplate", "Referral", "ReferralProgress", "Region",
-    "Session", "SessionFacilitator", "SessionTemplate", "TemplateCompletion", "User",
+    "ProcessedRequest", "Session", "SessionFacilitator", "SessionTemplate", "TemplateCompletion", "User",
 ]

@@ -122,6 +122,16 @@ class Membership(db.Model):
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     left_reason: Mapped[str | None] = mapped_column(Text)
     added_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # Who removed the person, and the referral status chosen then (issue 6).
+    removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    left_status: Mapped[str | None] = mapped_column(String(30))
 
     group: Mapped[Group] = relationship(back_populates="memberships")
     referral: Mapped[Referral] = relationship()
+
+    @property
+    def left_on(self) -> date | None:
+        """The day (Europe/London) the person left the group."""
+        from app.clock import LONDON
+
+        return self.left_at.astimezone(LONDON).date() if self.left_at else None

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -12,6 +12,7 @@ from app.models.user import User
 OPERATION_KINDS = ("generate", "cascade", "reslot", "sync", "transfer", "bank_holidays")
 OPERATION_STATUSES = ("queued", "running", "succeeded", "failed")
 FINISHED = ("succeeded", "failed")
+ONE_RESCHEDULE = "kind IN ('cascade', 'reslot') AND status IN ('queued', 'running')"
 
 
 class Operation(db.Model):
@@ -22,6 +23,9 @@ class Operation(db.Model):
         CheckConstraint(enum_check("kind", OPERATION_KINDS), name="kind"),
         CheckConstraint(enum_check("status", OPERATION_STATUSES), name="status"),
         CheckConstraint("done >= 0 AND total >= 0", name="progress"),
+        # One reschedule (cascade or new days and times) of a group at a time (migration 0002).
+        Index("uq_operation_one_reschedule", "group_id", unique=True,
+              postgresql_where=text(ONE_RESCHEDULE), sqlite_where=text(ONE_RESCHEDULE)),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))

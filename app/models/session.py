@@ -67,7 +67,11 @@ class Session(db.Model):
     facilitators: Mapped[list[SessionFacilitator]] = relationship(
         back_populates="session", cascade="all, delete-orphan", order_by="SessionFacilitator.role.desc()"
     )
-    attendees: Mapped[list[Attendee]] = relationship(back_populates="session", order_by="Attendee.id")
+    # Only the people still expected: attendees removed when they left the group are left out (issue 6).
+    attendees: Mapped[list[Attendee]] = relationship(
+        back_populates="session", order_by="Attendee.id",
+        primaryjoin="and_(Session.id == Attendee.session_id, Attendee.removed_at.is_(None))",
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -102,6 +106,9 @@ class Attendee(db.Model):
     session_id: Mapped[int] = mapped_column(ForeignKey("programme_session.id"))
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), index=True)
     membership_id: Mapped[int | None] = mapped_column(ForeignKey("membership.id"), index=True)
+    # Set when the person left the group before this (future) session: no longer expected. The row stays so
+    # its nDelius appointment can be deleted through the outbox (issue 6, services/membership.remove).
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     session: Mapped[Session] = relationship(back_populates="attendees")
     referral: Mapped[Referral] = relationship()

@@ -1,14 +1,27 @@
 """Stored per-referral progress (SPEC §4), kept equal to a full recomputation.
 
 A session template is complete for a person when any session of it — original, catch-up, or in an earlier
-group of the same programme — has outcome ATTC. The stored rows are updated in the attendance transaction."""
+group of the same programme — has outcome ATTC. A module is complete when all its templates are, the programme
+when all modules are. TemplateCompletion and ReferralProgress are updated in the attendance transaction;
+`verify()` recomputes both from attendance alone, in SQL, and lists every difference."""
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from dataclasses import dataclass
+
+from sqlalchemy import Integer, and_, case, cast, func, or_, select
 
 from app.extensions import db
 from app.models import (
-    Attendance, Attendee, Module, Referral, ReferralProgress, Session, SessionTemplate, TemplateCompletion,
+    Attendance,
+    Attendee,
+    Group,
+    Membership,
+    Module,
+    Referral,
+    ReferralProgress,
+    Session,
+    SessionTemplate,
+    TemplateCompletion,
 )
 from app.scheduling import ATTENDED_COMPLIED
 
@@ -22,8 +35,18 @@ def _totals(template_id: int) -> tuple[int, dict[int, int]]:
     return sum(per_module.values()), per_module
 
 
+def programme_template_id(referral_id: int, default: int) -> int:
+    """The programme version a person is on: that of the group they joined last (bus stopping keeps it)."""
+    found = db.session.scalar(
+        select(Group.template_id).join(Membership, Membership.group_id == Group.id)
+        .where(Membership.referral_id == referral_id).order_by(Membership.id.desc()).limit(1)
+    )
+    return found if found is not None else default
+
+
 def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap)."""
+    template_id = programme_template_id(referral.id, template_id)
     total, per_module = _totals(template_id)
     done = dict(db.session.execute(
         select(SessionTemplate.module_id, func.count(TemplateCompletion.id))
@@ -43,7 +66,7 @@ def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     return progress
 
 
-def attendee_changed(attendee: Attendee, attendance: Attendance) -> None:
+def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProgress:
     """Keep TemplateCompletion right for this attendee's session template after an outcome change."""
     session = attendee.session
     template_id = session.session_template_id
@@ -65,24 +88,151 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> None:
         else:
             existing.attendee_id = other
     db.session.flush()
-    refresh_referral(attendee.referral, session.group.template_id)
+    return refresh_referral(attendee.referral, session.group.template_id)
+
+
+# --------------------------------------------------------------------------------------------- verification
+
+@dataclass(frozen=True)
+class Difference:
+    referral_id: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"referral {self.referral_id}: {self.what}"
+
+
+def _truth():  # type: ignore[no-untyped-def]
+    """(referral, session template) pairs completed according to attendance alone."""
+    return (
+        select(Attendee.referral_id.label("referral_id"), Session.session_template_id.label("template_id"))
+        .join(Attendance, Attendance.attendee_id == Attendee.id)
+        .join(Session, Session.id == Attendee.session_id)
+        .where(Attendance.outcome == ATTENDED_COMPLIED).distinct().subquery("truth")
+    )
+
+
+def _completion_differences(truth) -> list[Difference]:  # type: ignore[no-untyped-def]
+    missing = db.session.execute(
+        select(truth.c.referral_id, truth.c.template_id).where(~select(TemplateCompletion.id).where(
+            TemplateCompletion.referral_id == truth.c.referral_id,
+            TemplateCompletion.session_template_id == truth.c.template_id).exists())
+    ).all()
+    # A stored completion must point at an ATTC attendance of that person for that session template.
+    completing = (
+        select(Attendee.id).join(Attendance, Attendance.attendee_id == Attendee.id)
+        .join(Session, Session.id == Attendee.session_id)
+        .where(Attendee.id == TemplateCompletion.attendee_id, Attendee.referral_id == TemplateCompletion.referral_id,
+               Session.session_template_id == TemplateCompletion.session_template_id,
+               Attendance.outcome == ATTENDED_COMPLIED)
+    )
+    extra = db.session.execute(
+        select(TemplateCompletion.referral_id, TemplateCompletion.session_template_id)
+        .where(~completing.exists())
+    ).all()
+    return (
+        [Difference(r, f"session template {t} is complete by attendance but has no stored completion")
+         for r, t in missing]
+        + [Difference(r, f"stored completion of session template {t} is not backed by an ATTC attendance")
+           for r, t in extra]
+    )
+
+
+def _progress_differences(truth) -> list[Difference]:  # type: ignore[no-untyped-def]
+    latest = (
+        select(Membership.referral_id.label("referral_id"), func.max(Membership.id).label("membership_id"))
+        .group_by(Membership.referral_id).subquery("latest")
+    )
+    programme = (
+        select(latest.c.referral_id, Group.template_id)
+        .join(Membership, Membership.id == latest.c.membership_id)
+        .join(Group, Group.id == Membership.group_id).subquery("programme")
+    )
+    module_totals = (
+        select(Module.template_id, SessionTemplate.module_id, func.count(SessionTemplate.id).label("n"))
+        .join(Module, Module.id == SessionTemplate.module_id)
+        .group_by(Module.template_id, SessionTemplate.module_id).subquery("module_totals")
+    )
+    template_totals = (
+        select(module_totals.c.template_id, cast(func.sum(module_totals.c.n), Integer).label("n"))
+        .group_by(module_totals.c.template_id).subquery("template_totals")
+    )
+    done_per_module = (
+        select(truth.c.referral_id, SessionTemplate.module_id, func.count().label("n"))
+        .join(SessionTemplate, SessionTemplate.id == truth.c.template_id)
+        .join(Module, Module.id == SessionTemplate.module_id)
+        .join(programme, and_(programme.c.referral_id == truth.c.referral_id,
+                              programme.c.template_id == Module.template_id))
+        .group_by(truth.c.referral_id, SessionTemplate.module_id).subquery("done_per_module")
+    )
+    done = (
+        select(done_per_module.c.referral_id, cast(func.sum(done_per_module.c.n), Integer).label("sessions"),
+               cast(func.sum(case((done_per_module.c.n >= module_totals.c.n, 1), else_=0)), Integer)
+               .label("modules"))
+        .join(module_totals, module_totals.c.module_id == done_per_module.c.module_id)
+        .group_by(done_per_module.c.referral_id).subquery("done")
+    )
+    sessions = func.coalesce(done.c.sessions, 0)
+    modules = func.coalesce(done.c.modules, 0)
+    total = template_totals.c.n
+    percent = case((func.coalesce(total, 0) > 0, (100 * sessions) // total), else_=0)
+    complete = and_(func.coalesce(total, 0) > 0, sessions == total)
+    stored_complete = func.coalesce(ReferralProgress.complete, False)
+    rows = db.session.execute(
+        select(Referral.id, sessions, modules, total, percent, case((complete, True), else_=False),
+               ReferralProgress.referral_id, ReferralProgress.sessions_completed, ReferralProgress.modules_completed,
+               ReferralProgress.sessions_total, ReferralProgress.percent, ReferralProgress.complete)
+        .outerjoin(ReferralProgress, ReferralProgress.referral_id == Referral.id)
+        .outerjoin(programme, programme.c.referral_id == Referral.id)
+        .outerjoin(template_totals, template_totals.c.template_id == programme.c.template_id)
+        .outerjoin(done, done.c.referral_id == Referral.id)
+        .where(or_(
+            and_(ReferralProgress.referral_id.is_(None), sessions > 0),
+            and_(ReferralProgress.referral_id.is_not(None), or_(
+                ReferralProgress.sessions_completed != sessions,
+                ReferralProgress.modules_completed != modules,
+                ReferralProgress.percent != percent,
+                and_(total.is_not(None), ReferralProgress.sessions_total != total),
+                stored_complete != case((complete, True), else_=False),
+            )),
+        ))
+        .order_by(Referral.id)
+    ).all()
+    differences = []
+    for (referral_id, t_sessions, t_modules, t_total, t_percent, t_complete,
+         stored_id, s_sessions, s_modules, s_total, s_percent, s_complete) in rows:
+        if stored_id is None:
+            differences.append(Difference(referral_id, f"{t_sessions} sessions complete by attendance, none stored"))
+            continue
+        for label, truth_value, stored_value in (
+            ("sessions complete", t_sessions, s_sessions), ("modules complete", t_modules, s_modules),
+            ("sessions in the programme", t_total, s_total), ("percent", t_percent, s_percent),
+            ("programme complete", bool(t_complete), bool(s_complete)),
+        ):
+            if truth_value is not None and truth_value != stored_value:
+                differences.append(Difference(
+                    referral_id, f"{label}: {truth_value} by attendance, {stored_value} stored"))
+    return differences
+
+
+def verify() -> list[Difference]:
+    """Every difference between the stored completions and progress and a recomputation from attendance."""
+    truth = _truth()
+    return _completion_differences(truth) + _progress_differences(truth)
 
 
 def recompute_all() -> dict[int, tuple[int, int]]:
     """Every referral's completed-template count from attendance alone: {referral_id: (completed, stored)}
-    for the ones that differ from what is stored."""
-    truth = dict(db.session.execute(
-        select(Attendee.referral_id, func.count(func.distinct(Session.session_template_id)))
-        .join(Attendance, Attendance.attendee_id == Attendee.id)
-        .join(Session, Session.id == Attendee.session_id)
-        .where(Attendance.outcome == ATTENDED_COMPLIED).group_by(Attendee.referral_id)
-    ).all())
-    stored = dict(db.session.execute(
-        select(ReferralProgress.referral_id, ReferralProgress.sessions_completed)
-    ).all())
-    differences = {}
-    for referral_id in set(truth) | set(stored):
-        if truth.get(referral_id, 0) != stored.get(referral_id, 0):
-            differences[referral_id] = (truth.get(referral_id, 0), stored.get(referral_id, 0))
-    return differences
+    for the ones that differ from what is stored (a summary of `verify()` kept for older callers)."""
+    truth = _truth()
+    counts = (
+        select(truth.c.referral_id, func.count().label("n")).group_by(truth.c.referral_id).subquery("counts")
+    )
+    rows = db.session.execute(
+        select(Referral.id, func.coalesce(counts.c.n, 0), func.coalesce(ReferralProgress.sessions_completed, 0))
+        .outerjoin(counts, counts.c.referral_id == Referral.id)
+        .outerjoin(ReferralProgress, ReferralProgress.referral_id == Referral.id)
+        .where(func.coalesce(counts.c.n, 0) != func.coalesce(ReferralProgress.sessions_completed, 0))
+    ).all()
+    return {referral_id: (truth_n, stored) for referral_id, truth_n, stored in rows}
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from app.web.access import EVERYONE, MANAGERS
 
-PUBLIC = frozenset({"static", "auth.login", "auth.index", "health.health"})
+PUBLIC = frozenset({"static", "auth.login", "auth.index", "health.health",
+                    "calendar.ics"})  # the iCalendar feed: its secret link is the key
 SIGNED_IN = frozenset({"auth.logout"})
 
 LEADS = ("lead", "treatment_manager", "admin")
@@ -18,6 +19,48 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "groups.new": MANAGERS,
     "groups.start": MANAGERS,
     "operations.show": EVERYONE,
+    # calendar (issue 3): everyone sees it read-only; only managers postpone or change days and times
+    "calendar.index": EVERYONE,
+    "calendar.postpone": MANAGERS,
+    "calendar.confirm_postpone": MANAGERS,
+    "calendar.resume": MANAGERS,
+    "calendar.days_and_times": MANAGERS,
+    "calendar.feed_settings": EVERYONE,
+    "calendar.create_feed": EVERYONE,
+    "calendar.revoke_feed": EVERYONE,
     "history.group": EVERYONE,
     "history.session": EVERYONE,
+    # waiting list, allocation, removal, bus stopping, facilitators (issue 6): leads read, managers change
+    "referrals.index": LEADS,
+    "referrals.find_group": LEADS,
+    "referrals.allocate": MANAGERS,
+    "membership.allocate": MANAGERS,
+    "membership.remove": MANAGERS,
+    "facilitators.index": EVERYONE,
+    "facilitators.mine": ("facilitator",),
+    "facilitators.show": EVERYONE,
+    "facilitators.group_team": MANAGERS,
+    "facilitators.session_team": MANAGERS,
+    # register, catch-ups, one-to-ones (issue 4): everyone may open a register of their region (facilitators only
+    # the sessions they facilitate, leads read only; checked per session in the view); facilitators of the session
+    # and managers record; managers book catch-ups and one-to-ones
+    "register.index": EVERYONE,
+    "register.show": EVERYONE,
+    "register.print_view": EVERYONE,
+    "register.row": EVERYONE,
+    "register.save_row": ("facilitator", *MANAGERS),
+    "register.save_notes": ("facilitator", *MANAGERS),
+    "register.catch_up": MANAGERS,
+    "register.one_to_ones": MANAGERS,
+    # progress (issue 4): leads, managers and admins
+    "progress.index": LEADS,
+    "progress.group": LEADS,
+    "progress.export": LEADS,
+    # nDelius integration (issue 5): managers watch the sync, retry failures, act on disagreements
+    "integration.index": MANAGERS,
+    "integration.retry": MANAGERS,
+    "integration.retry_all": MANAGERS,
+    "integration.send_ours": MANAGERS,
+    "integration.dismiss": MANAGERS,
+    "integration.reconcile": MANAGERS,
 }

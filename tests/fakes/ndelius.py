@@ -75,6 +75,12 @@ OUTCOMES = {
     "AFTC": ("Attended - Failed to Comply", True, False),
     "UAAB": ("Unacceptable Absence", False, False),
     "AACL": ("Acceptable Absence - Court/Legal", False, True),
+    # the other acceptable-absence reasons of SPEC §4 (nDelius's own list, HMPPS.md §1)
+    "AAME": ("Acceptable Absence - Medical", False, True),
+    "AARE": ("Acceptable Absence - Religious", False, True),
+    "AAFC": ("Acceptable Absence - Family/ Childcare", False, True),
+    "AAEM": ("Acceptable Absence - Employment", False, True),
+    "AAAA": ("Acceptable Absence - Other", False, True),
     "RSSR": ("Rescheduled - Service Request", None, None),
     "RSOF": ("Rescheduled - PoP Request", None, None),
 }

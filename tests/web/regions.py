@@ -31,7 +31,24 @@ def build_region(world, code: str, sentinel: str):  # type: ignore[no-untyped-de
     ids = {"group_id": group.id, "session_id": session.id, "operation_id": operation.id,
            "referral_id": waiting.id, "facilitator_id": facilitator.id, "attendee_id": attendee.id,
            "membership_id": group.memberships[0].id, "user_id": users["facilitator"].id}
+    ids.update(_ndelius_problems(region, attendee, sentinel))
     return users, ids
+
+
+def _ndelius_problems(region, attendee, sentinel: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """An appointment nDelius refused and a disagreement, for the Integration page (issue 5)."""
+    from app.models import NDeliusAppointment, NDeliusDisagreement, OutboxItem
+
+    appointment = db.session.query(NDeliusAppointment).filter_by(attendee_id=attendee.id).one()
+    appointment.sync_state, appointment.last_error = "needs_attention", f"nDelius refused {sentinel}"
+    for row in db.session.query(OutboxItem).filter_by(appointment_id=appointment.id):
+        row.status, row.last_error = "needs_attention", appointment.last_error
+    disagreement = NDeliusDisagreement(appointment_id=appointment.id, region_id=region.id,
+                                       reference=appointment.reference, field="staff", ours=f"{sentinel[:3]}1",
+                                       theirs="OTHER1", source="nDelius appointments search")
+    db.session.add(disagreement)
+    db.session.commit()
+    return {"appointment_id": appointment.id, "disagreement_id": disagreement.id}
 
 
 def fill(rule, ids):  # type: ignore[no-untyped-def]

@@ -1,0 +1,164 @@
+"""The calendar: a week or a month of sessions for one group, one facilitator or the whole region (SPEC §7).
+
+Every query is scoped to the signed-in person's region (admins see every region)."""
+from __future__ import annotations
+
+import calendar as stdlib_calendar
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from app import clock
+from app.extensions import db
+from app.models import Facilitator, Group, Session, SessionFacilitator, SessionTemplate, User
+from app.services.bank_holidays import holidays_between
+from app.services.groups import region_filter
+
+VIEWS = ("week", "month")
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the calendar shows: a group, a facilitator, or (neither) the whole region."""
+
+    group: Group | None = None
+    facilitator: Facilitator | None = None
+
+    @property
+    def label(self) -> str:
+        if self.group is not None:
+            return f"Group {self.group.code}"
+        if self.facilitator is not None:
+            return self.facilitator.name
+        return "Whole region"
+
+
+@dataclass
+class Day:
+    day: date
+    sessions: list[Session] = field(default_factory=list)
+    holiday: str | None = None
+    today: bool = False
+    in_period: bool = True
+
+    @property
+    def weekend(self) -> bool:
+        return self.day.weekday() >= 5
+
+
+@dataclass
+class CalendarPage:
+    view: str
+    anchor: date
+    first: date
+    last: date
+    weeks: list[list[Day]]
+    title: str
+    previous: date
+    following: date
+    session_count: int
+
+
+def session_kind(session: Session) -> tuple[str, str]:
+    """(css modifier, text label): the type is always said in words, colour only repeats it."""
+    if session.kind == "catch_up":
+        return "catch-up", "Catch-up"
+    if session.kind == "one_to_one":
+        return "one-to-one", "One-to-one"
+    if session.session_template.session_type == "one_to_one":
+        return "one-to-one", "One-to-ones"
+    return "group", "Group"
+
+
+def period(view: str, anchor: date) -> tuple[date, date, date, date, str]:
+    """(first, last, previous anchor, next anchor, title) of the week (Monday to Sunday) or of the month laid
+    out in whole weeks."""
+    if view == "week":
+        first = anchor - timedelta(days=anchor.weekday())
+        last = first + 6 * DAY
+        if first.month == last.month:
+            title = f"{first.day} to {last.day} {last:%B %Y}"
+        elif first.year == last.year:
+            title = f"{first.day} {first:%B} to {last.day} {last:%B %Y}"
+        else:
+            title = f"{first.day} {first:%B %Y} to {last.day} {last:%B %Y}"
+        return first, last, first - 7 * DAY, first + 7 * DAY, f"Week of {title}"
+    month_start = anchor.replace(day=1)
+    month_end = anchor.replace(day=stdlib_calendar.monthrange(anchor.year, anchor.month)[1])
+    first = month_start - timedelta(days=month_start.weekday())
+    last = month_end + timedelta(days=6 - month_end.weekday())
+    previous = (month_start - DAY).replace(day=1)
+    following = month_end + DAY
+    return first, last, previous, following, f"{anchor:%B %Y}"
+
+
+def group_for(user: User, group_id: int) -> Group | None:
+    return db.session.scalar(select(Group).where(Group.id == group_id, region_filter(user)))
+
+
+def facilitator_for(user: User, facilitator_id: int) -> Facilitator | None:
+    query = select(Facilitator).where(Facilitator.id == facilitator_id)
+    if user.role != "admin":
+        query = query.where(Facilitator.region_id == user.region_id)
+    return db.session.scalar(query)
+
+
+def session_for(user: User, session_id: int) -> Session | None:
+    """A session of the user's region, or None (the route answers 404)."""
+    return db.session.scalar(
+        select(Session).join(Group, Group.id == Session.group_id)
+        .where(Session.id == session_id, region_filter(user))
+        .options(selectinload(Session.session_template).selectinload(SessionTemplate.module),
+                 selectinload(Session.group).selectinload(Group.slots))
+    )
+
+
+def scope_choices(user: User) -> tuple[list[Group], list[Facilitator]]:
+    groups = list(db.session.scalars(select(Group).where(region_filter(user)).order_by(Group.code)))
+    query = select(Facilitator).order_by(Facilitator.name)
+    if user.role != "admin":
+        query = query.where(Facilitator.region_id == user.region_id)
+    return groups, list(db.session.scalars(query))
+
+
+def sessions_between(user: User, first: date, last: date, scope: Scope) -> list[Session]:
+    query = (
+        select(Session).join(Group, Group.id == Session.group_id)
+        .where(region_filter(user), Session.starts_at >= datetime.combine(first, time.min),
+               Session.starts_at < datetime.combine(last + DAY, time.min))
+        .order_by(Session.starts_at, Group.code, Session.id)
+        .options(selectinload(Session.session_template).selectinload(SessionTemplate.module),
+                 selectinload(Session.group),
+                 selectinload(Session.facilitators).selectinload(SessionFacilitator.facilitator))
+    )
+    if scope.group is not None:
+        query = query.where(Session.group_id == scope.group.id)
+    if scope.facilitator is not None:
+        query = query.where(Session.id.in_(
+            select(SessionFacilitator.session_id).where(SessionFacilitator.facilitator_id == scope.facilitator.id)
+        ))
+    return list(db.session.scalars(query))
+
+
+def calendar_page(user: User, view: str, anchor: date, scope: Scope) -> CalendarPage:
+    first, last, previous, following, title = period(view, anchor)
+    sessions = sessions_between(user, first, last, scope)
+    holidays = holidays_between(first, last)
+    today = clock.today()
+    by_day: dict[date, list[Session]] = {}
+    for session in sessions:
+        by_day.setdefault(session.starts_at.date(), []).append(session)
+    weeks: list[list[Day]] = []
+    day = first
+    while day <= last:
+        week = []
+        for _ in range(7):
+            week.append(Day(day, by_day.get(day, []), holidays.get(day), day == today,
+                            view == "week" or day.month == anchor.month))
+            day += DAY
+        weeks.append(week)
+    return CalendarPage(view=view, anchor=anchor, first=first, last=last, weeks=weeks, title=title,
+                        previous=previous, following=following, session_count=len(sessions))

@@ -1,0 +1,139 @@
+"""Catch-ups (SPEC §3): an ad-hoc session of the same session template for people who missed one. It counts for
+completion exactly like the original; more than one attempt is allowed and every attempt stays visible (the
+catch-up's parent is the session that was missed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app import clock
+from app.extensions import db
+from app.models import (
+    Attendance,
+    Attendee,
+    Facilitator,
+    Session,
+    SessionFacilitator,
+    TemplateCompletion,
+    User,
+)
+from app.services import audit, idempotency, outbox
+from app.services.bank_holidays import holidays_between
+from app.services.clashes import first_clash
+from app.services.errors import ServiceError
+
+HORIZON = timedelta(days=730)
+ABSENT_OR_NOT_COMPLIED = "ATTC"
+"""Anyone whose recorded outcome is not ATTC missed the session's content: did not attend (UAAB), attended but
+failed to comply (AFTC), or was absent for an acceptable reason (AA…) — none of them completes it."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    attendee: Attendee
+    outcome: str
+    pending: Session | None
+    """A catch-up of this template already booked for them and not yet recorded."""
+
+
+def candidates(missed: Session) -> list[Candidate]:
+    """People of this session who can have a catch-up: an outcome other than ATTC recorded, and the session
+    template not completed anywhere else since."""
+    attendees = db.session.scalars(
+        select(Attendee).join(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendee.session_id == missed.id, Attendee.removed_at.is_(None),
+               Attendance.outcome.is_not(None), Attendance.outcome != ABSENT_OR_NOT_COMPLIED)
+        .options(joinedload(Attendee.referral), joinedload(Attendee.attendance))
+    ).unique().all()
+    if not attendees:
+        return []
+    referral_ids = [a.referral_id for a in attendees]
+    completed = set(db.session.scalars(select(TemplateCompletion.referral_id).where(
+        TemplateCompletion.referral_id.in_(referral_ids),
+        TemplateCompletion.session_template_id == missed.session_template_id)))
+    pending: dict[int, Session] = {}
+    for referral_id, session in db.session.execute(
+        select(Attendee.referral_id, Session).join(Session, Session.id == Attendee.session_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendee.referral_id.in_(referral_ids), Attendee.removed_at.is_(None),
+               Session.kind == "catch_up", Session.status == "scheduled",
+               Session.session_template_id == missed.session_template_id, Attendance.outcome.is_(None))
+    ):
+        pending.setdefault(referral_id, session)
+    return sorted(
+        (Candidate(a, a.attendance.outcome, pending.get(a.referral_id))  # type: ignore[union-attr]
+         for a in attendees if a.referral_id not in completed),
+        key=lambda c: c.attendee.referral.person_name,
+    )
+
+
+def schedule(actor: User, missed: Session, *, referral_ids: list[int], on: date | None, at: time | None,
+             facilitator_id: int | None, key: str | None = None) -> Session | None:
+    """Book a catch-up for the chosen people. Returns None when this request (its idempotency key) was already
+    processed. Raises ServiceError naming the field for anything the rules refuse; nothing is written then."""
+    try:
+        if key is not None and not idempotency.claim(actor, key, "catch_up", missed.id):
+            db.session.rollback()
+            return None
+        session = _schedule(actor, missed, referral_ids, on, at, facilitator_id)
+        db.session.commit()
+        return session
+    except ServiceError:
+        db.session.rollback()
+        raise
+
+
+def _schedule(actor: User, missed: Session, referral_ids: list[int], on: date | None, at: time | None,
+              facilitator_id: int | None) -> Session:
+    if missed.status != "scheduled":
+        raise ServiceError("This session was cancelled", "people")
+    by_referral = {c.attendee.referral_id: c for c in candidates(missed)}
+    chosen = list(dict.fromkeys(referral_ids))
+    if not chosen:
+        raise ServiceError("Choose at least one person", "people")
+    for referral_id in chosen:
+        candidate = by_referral.get(referral_id)
+        if candidate is None:
+            raise ServiceError("Choose people who missed this session and have not completed it since", "people")
+        if candidate.pending is not None:
+            raise ServiceError(
+                f"{candidate.attendee.referral.person_name} already has a catch-up on "
+                f"{candidate.pending.starts_at:%-d %B at %H:%M}", "people")
+    if on is None:
+        raise ServiceError("Enter the date of the catch-up", "date")
+    if at is None:
+        raise ServiceError("Enter the start time of the catch-up", "start_time")
+    starts_at = datetime.combine(on, at)
+    if starts_at <= clock.now_local():
+        raise ServiceError("The catch-up must be in the future", "date")
+    if starts_at > clock.now_local() + HORIZON:
+        raise ServiceError("Choose a date within the next two years", "date")
+    holiday = holidays_between(on, on).get(on)
+    if holiday:
+        raise ServiceError(f"{on:%-d %B %Y} is a bank holiday ({holiday})", "date")
+    facilitator = db.session.get(Facilitator, facilitator_id) if 0 < (facilitator_id or 0) < 2**31 else None
+    if facilitator is None or facilitator.region_id != missed.group.region_id:
+        raise ServiceError("Choose a facilitator from the group's region", "facilitator_id")
+    ends_at = starts_at + timedelta(minutes=missed.session_template.duration_minutes)
+    clash = first_clash(starts_at, ends_at, facilitator_ids=[facilitator.id], referral_ids=chosen)
+    if clash:
+        raise ServiceError(clash[1], clash[0])
+
+    session = Session(group_id=missed.group_id, session_template_id=missed.session_template_id, kind="catch_up",
+                      parent_id=missed.id, starts_at=starts_at, ends_at=ends_at,
+                      location=missed.location or missed.group.delivery_location, status="scheduled")
+    session.facilitators = [SessionFacilitator(facilitator_id=facilitator.id, role="lead")]
+    db.session.add(session)
+    attendees = [Attendee(session=session, referral_id=r, membership_id=by_referral[r].attendee.membership_id)
+                 for r in chosen]
+    db.session.add_all(attendees)
+    db.session.flush()
+    outbox.appointments_created(attendees)
+    audit.record(actor, "session.catch_up_scheduled", session, group_id=session.group_id, after={
+        "missed_session_id": missed.id, "starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+        "facilitator_id": facilitator.id, "referral_ids": chosen,
+    })
+    return session

@@ -1,0 +1,334 @@
+"""The calendar (week or month, per group, facilitator or region), postponing a session with a preview, changing a
+group's days and times, and each person's iCalendar link."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from redis.exceptions import RedisError
+from werkzeug.datastructures import MultiDict
+
+from app import clock
+from app.extensions import db
+from app.models import Operation
+from app.models.base import utcnow
+from app.models.group import DAY_NAMES
+from app.scheduling import Slot
+from app.services import calendar as calendar_service
+from app.services import calendar_feed
+from app.services import reschedule as reschedule_service
+from app.services.errors import ServiceError
+from app.services.operations import fail, live_progress
+from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
+from app.web.calendar.forms import DaysAndTimesForm, PostponeForm
+from jobs.enqueue import redis_connection
+from jobs.reschedule import enqueue_reschedule
+
+bp = Blueprint("calendar", __name__, url_prefix="/calendar")
+NAV = [(20, "Calendar", "calendar.index", EVERYONE)]
+
+NO_WORKER = "Background jobs are not available just now, so nothing has moved yet. Try again in a few minutes."
+
+
+def _can_reschedule() -> bool:
+    return current_user.role in MANAGERS
+
+
+# --- the calendar -------------------------------------------------------------------------------------------
+
+def _scope_from(args: MultiDict) -> tuple[calendar_service.Scope, str]:
+    """`scope` is "region", "group-<id>" or "facilitator-<id>"; another region's ids are a 404. A facilitator
+    sees their own sessions first."""
+    value = args.get("scope", "")
+    if not value:
+        value = f"facilitator-{current_user.facilitator_id}" if current_user.facilitator_id else "region"
+    kind, _, number = value.partition("-")
+    if kind == "region":
+        return calendar_service.Scope(), "region"
+    if not number.isdigit() or kind not in ("group", "facilitator"):
+        abort(404)
+    if kind == "group":
+        group = calendar_service.group_for(current_user, int(number)) or abort(404)
+        return calendar_service.Scope(group=group), value
+    facilitator = calendar_service.facilitator_for(current_user, int(number)) or abort(404)
+    return calendar_service.Scope(facilitator=facilitator), value
+
+
+def _anchor(value: str | None) -> date:
+    try:
+        return date.fromisoformat(value) if value else clock.today()
+    except ValueError:
+        return clock.today()
+
+
+def _calendar_context(args: MultiDict) -> dict:
+    view = args.get("view") if args.get("view") in calendar_service.VIEWS else "week"
+    scope, scope_value = _scope_from(args)
+    page = calendar_service.calendar_page(current_user, view, _anchor(args.get("date")), scope)
+    groups, facilitators = calendar_service.scope_choices(current_user)
+
+    def link(**changes: object) -> str:
+        params = {"view": view, "date": page.anchor.isoformat(), "scope": scope_value}
+        params.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in changes.items()})
+        return url_for("calendar.index", **params)
+
+    visible_groups = {s.group_id for week in page.weeks for day in week for s in day.sessions}
+    if scope.group is not None:
+        visible_groups.add(scope.group.id)
+    operations = reschedule_service.latest_reschedules(
+        sorted(visible_groups), since=utcnow() - timedelta(hours=1))
+    return {
+        "page": page, "view": view, "scope": scope, "scope_value": scope_value, "groups": groups,
+        "facilitators": facilitators, "link": link, "can_reschedule": _can_reschedule(), "now": clock.now_local(),
+        "today": clock.today(), "session_kind": calendar_service.session_kind, "day_names": DAY_NAMES,
+        "operations": operations, "resumable": reschedule_service.resumable,
+    }
+
+
+@bp.route("")
+@roles(*EVERYONE)
+def index():  # type: ignore[no-untyped-def]
+    context = _calendar_context(request.args)
+    if is_htmx():
+        return render_block("calendar/index.html", "calendar", **context)
+    return render_template("calendar/index.html", **context)
+
+
+# --- postpone -----------------------------------------------------------------------------------------------
+
+def _postpone_form(session, data: MultiDict) -> PostponeForm:  # type: ignore[no-untyped-def]
+    """The form as sent; a drop on a day sends only the date, so the start defaults to the session's time."""
+    data = MultiDict(data)
+    if not data.get("start"):
+        data["start"] = f"{session.starts_at:%H:%M}"
+    if not data.get("cascade"):
+        data["cascade"] = "yes"
+    return PostponeForm(formdata=data)
+
+
+def _requested(form: PostponeForm) -> tuple[datetime, datetime | None, bool]:
+    start = datetime.combine(form.date.data, form.start.data)
+    end = datetime.combine(form.date.data, form.end.data) if form.end.data else None
+    return start, end, form.cascade.data != "no"
+
+
+def _field_error(form: PostponeForm, exc: ServiceError) -> None:
+    field = getattr(form, exc.field or "date", None) or form.date
+    field.errors = [*field.errors, exc.message]
+
+
+def _render_postpone(session, form: PostponeForm, *, plan=None, error: str | None = None,  # type: ignore[no-untyped-def]
+                     status: int = 200, block: str = "preview"):
+    context = {
+        "session": session, "form": form, "plan": plan, "error": error,
+        "kind": calendar_service.session_kind(session), "partial": is_htmx(),
+        "in_dialog": bool(request.values.get("dialog")),
+        "back": url_for("calendar.index", view="week", date=session.starts_at.date().isoformat(),
+                        scope=f"group-{session.group_id}"),
+    }
+    if is_htmx():
+        return render_block("calendar/postpone.html", block, **context), status
+    return render_template("calendar/postpone.html", **context), status
+
+
+@bp.route("/sessions/<int:session_id>/postpone")
+@roles(*MANAGERS)
+def postpone(session_id: int):  # type: ignore[no-untyped-def]
+    """The postpone form, and the preview of what would move (the drop of a drag asks for the same preview)."""
+    session = calendar_service.session_for(current_user, session_id) or abort(404)
+    if not request.args.get("date"):
+        form = PostponeForm(data={"date": session.starts_at.date(), "start": session.starts_at.time(),
+                                  "cascade": "yes"})
+        return _render_postpone(session, form)
+    form = _postpone_form(session, request.args)
+    if not form.validate():
+        return _render_postpone(session, form, status=422)
+    try:
+        plan = reschedule_service.preview_postpone(current_user, session, *_requested(form))
+    except reschedule_service.RescheduleInProgress as exc:
+        return _render_postpone(session, form, error=exc.message, status=409)
+    except ServiceError as exc:
+        _field_error(form, exc)
+        return _render_postpone(session, form, status=422)
+    form.fingerprint.data = plan.fingerprint
+    return _render_postpone(session, form, plan=plan)
+
+
+@bp.route("/sessions/<int:session_id>/postpone", methods=["POST"])
+@roles(*MANAGERS)
+def confirm_postpone(session_id: int):  # type: ignore[no-untyped-def]
+    session = calendar_service.session_for(current_user, session_id) or abort(404)
+    form = _postpone_form(session, request.form)
+    if not form.validate():
+        return _render_postpone(session, form, status=422)
+    try:
+        operation = reschedule_service.request_postpone(current_user, session, *_requested(form),
+                                                        seen_fingerprint=form.fingerprint.data or None)
+    except reschedule_service.RescheduleInProgress as exc:
+        return _render_postpone(session, form, error=exc.message, status=409)
+    except reschedule_service.PlanChanged as exc:
+        db.session.rollback()
+        plan = reschedule_service.preview_postpone(current_user, session, *_requested(form))
+        form.fingerprint.data = plan.fingerprint
+        return _render_postpone(session, form, plan=plan, error=exc.message, status=409)
+    except ServiceError as exc:
+        _field_error(form, exc)
+        return _render_postpone(session, form, status=422)
+    operation_id, new_day = operation.id, datetime.combine(form.date.data, form.start.data).date()
+    _enqueue(operation_id)
+    if is_htmx():
+        operation = db.session.get(Operation, operation_id)
+        return render_block("calendar/postpone.html", "confirmed", session=session, **_progress(operation))
+    flash("The sessions are being moved. The calendar updates when it has finished.", "success")
+    return redirect(url_for("calendar.index", view="week", date=new_day.isoformat(),
+                            scope=f"group-{session.group_id}"))
+
+
+def _enqueue(operation_id: int, attempt: str = "") -> None:
+    try:
+        enqueue_reschedule(operation_id, attempt)
+    except RedisError:
+        fail(operation_id, NO_WORKER)
+
+
+def _progress(operation: Operation) -> dict:
+    done, total, message = live_progress(redis_connection(), operation)
+    percent = 100 if operation.status == "succeeded" else (int(100 * done / total) if total else 0)
+    return {"operation": operation, "done": done, "total": total, "message": message, "percent": percent}
+
+
+@bp.route("/operations/<int:operation_id>/resume", methods=["POST"])
+@roles(*MANAGERS)
+def resume(operation_id: int):  # type: ignore[no-untyped-def]
+    """Carry on with a reschedule whose worker was lost or that failed part-way (applied steps stay applied)."""
+    operation = db.session.get(Operation, operation_id)
+    if operation is None or (current_user.role != "admin" and operation.region_id != current_user.region_id):
+        abort(404)
+    try:
+        reschedule_service.resume(current_user, operation)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        _enqueue(operation_id, f"resume-{int(datetime.now().timestamp())}")
+        flash("The reschedule is carrying on from where it stopped.", "success")
+    return redirect(url_for("calendar.index", scope=f"group-{operation.group_id}"))
+
+
+# --- days and times -----------------------------------------------------------------------------------------
+
+def _slots_of(form: DaysAndTimesForm) -> list[Slot] | None:
+    slots, ok = [], True
+    for entry in form.slots:
+        day, start = entry.form.day.data, entry.form.start_time.data
+        if not day and start is None:
+            continue
+        if not day or start is None:
+            entry.form.day.errors = [*entry.form.day.errors, "Enter both a day and a start time"]
+            ok = False
+            continue
+        slots.append(Slot(weekday=int(day), start=start))
+    if ok and not slots:
+        form.slots.errors = ["Add at least one day and time"]
+        ok = False
+    return slots if ok else None
+
+
+@bp.route("/groups/<int:group_id>/days-and-times", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def days_and_times(group_id: int):  # type: ignore[no-untyped-def]
+    """Change a group's days and times or start date: preview what moves, then a background job moves it."""
+    group = calendar_service.group_for(current_user, group_id) or abort(404)
+    form = DaysAndTimesForm()
+    if not form.is_submitted():
+        form = DaysAndTimesForm(data={
+            "earliest_start_date": group.earliest_start_date, "version": group.version,
+            "slots": [{"day": str(s.day_of_week), "start_time": s.start_time} for s in group.slots],
+        })
+    plan, status, error = None, 200, None
+    if form.is_submitted():
+        status = 400
+        valid = form.validate()
+        slots = _slots_of(form)
+        if valid and slots is not None:
+            action = request.form.get("action", "preview")
+            try:
+                if action == "confirm":
+                    operation = reschedule_service.request_reslot(
+                        current_user, group, slots, form.earliest_start_date.data, form.version.data,
+                        form.fingerprint.data or None)
+                    return _after_reslot(group_id, operation)
+                plan = reschedule_service.preview_reslot(current_user, group, slots,
+                                                         form.earliest_start_date.data)
+                form.fingerprint.data = plan.fingerprint
+                status = 200
+            except reschedule_service.RescheduleInProgress as exc:
+                error, status = exc.message, 409
+            except reschedule_service.PlanChanged as exc:
+                db.session.rollback()
+                group = calendar_service.group_for(current_user, group_id) or abort(404)
+                plan = reschedule_service.preview_reslot(current_user, group, slots,
+                                                         form.earliest_start_date.data)
+                form.fingerprint.data = plan.fingerprint
+                form.version.data = group.version
+                error, status = exc.message, 409
+            except ServiceError as exc:
+                target = form.slots if exc.field == "slots" else form.earliest_start_date
+                target.errors = [*(target.errors or []), exc.message] if isinstance(target.errors, list) \
+                    else [exc.message]
+    return render_template("calendar/days_and_times.html", group=group, form=form, plan=plan,
+                           error=error), status
+
+
+def _after_reslot(group_id: int, operation: Operation | None):  # type: ignore[no-untyped-def]
+    if operation is None:
+        flash("The days and times have been changed. No sessions needed to move.", "success")
+        return redirect(url_for("groups.show", group_id=group_id))
+    operation_id = operation.id
+    first = operation.steps[0].payload["new_starts_at"][:10] if operation.steps else None
+    _enqueue(operation_id)
+    flash("The days and times have been changed. The sessions are being moved; the calendar updates when it "
+          "has finished.", "success")
+    return redirect(url_for("calendar.index", view="week", date=first, scope=f"group-{group_id}"))
+
+
+# --- iCalendar link -----------------------------------------------------------------------------------------
+
+@bp.route("/feed", methods=["GET"])
+@roles(*EVERYONE)
+def feed_settings():  # type: ignore[no-untyped-def]
+    return render_template("calendar/feed.html", feed=calendar_feed.current(current_user), link=None)
+
+
+@bp.route("/feed", methods=["POST"])
+@roles(*EVERYONE)
+def create_feed():  # type: ignore[no-untyped-def]
+    """A new secret link (the old one stops working). The link is shown on this response only."""
+    token = calendar_feed.create_link(current_user)
+    link = url_for("calendar.ics", token=token, _external=True)
+    return render_template("calendar/feed.html", feed=calendar_feed.current(current_user), link=link)
+
+
+@bp.route("/feed/revoke", methods=["POST"])
+@roles(*EVERYONE)
+def revoke_feed():  # type: ignore[no-untyped-def]
+    if calendar_feed.revoke(current_user):
+        flash("Your calendar link has been turned off. Calendars subscribed to it will stop updating.", "success")
+    return redirect(url_for("calendar.feed_settings"))
+
+
+@bp.route("/feed/<token>.ics")
+def ics(token: str):  # type: ignore[no-untyped-def]
+    """The feed itself: no sign-in (calendar clients cannot), the secret link is the key. Unknown or revoked
+    links are a 404."""
+    if len(token) > 100:
+        abort(404)
+    user = calendar_feed.user_for_token(token)
+    if user is None:
+        abort(404)
+    response = make_response(calendar_feed.feed(user))
+    response.mimetype = "text/calendar"
+    response.headers["Content-Disposition"] = 'inline; filename="programme-delivery.ics"'
+    return response
+

@@ -1,0 +1,105 @@
+"""The Integration page: how far behind nDelius is, what it refused (with a retry), and where it disagrees
+with us (reconciliation). Treatment managers and admins; region-scoped."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from jinja2_fragments.flask import render_block
+from redis.exceptions import RedisError
+
+from app.clock import LONDON
+from app.integrations.circuit_breaker import CLOSED, RedisCircuitBreaker
+from app.services import ndelius_status
+from app.services.errors import ServiceError
+from app.services.ndelius_reconcile import FIELDS
+from app.web.access import MANAGERS, is_htmx, roles
+from jobs import ndelius as ndelius_jobs
+from jobs.enqueue import redis_connection
+
+bp = Blueprint("integration", __name__, url_prefix="/integration")
+NAV = [(80, "Integration", "integration.index", MANAGERS)]
+
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return moment.astimezone(LONDON).strftime("%-d %b %Y %H:%M")
+
+
+def _circuit() -> tuple[str, int]:
+    """("closed" | "open" | "half_open" | "unknown", seconds until the next trial call)."""
+    try:
+        breaker = RedisCircuitBreaker(redis_connection(), "ndelius")
+        return breaker.state, int(breaker.retry_in())
+    except RedisError:
+        return "unknown", 0
+
+
+@bp.route("")
+@roles(*MANAGERS)
+def index():  # type: ignore[no-untyped-def]
+    circuit, circuit_retry_in = _circuit()
+    context = dict(
+        backlog=ndelius_status.backlog(current_user), circuit=circuit, circuit_retry_in=circuit_retry_in,
+        circuit_closed=CLOSED, last_run=ndelius_status.last_reconciliation(), when=_when, fields=FIELDS,
+    )
+    if is_htmx():
+        return render_block("integration/index.html", "summary", **context)
+    context.update(
+        failures=ndelius_status.failures(current_user), retrying=ndelius_status.retrying(current_user),
+        disagreements=ndelius_status.disagreements(current_user),
+    )
+    return render_template("integration/index.html", **context)
+
+
+@bp.route("/appointments/<int:appointment_id>/retry", methods=["POST"])
+@roles(*MANAGERS)
+def retry(appointment_id: int):  # type: ignore[no-untyped-def]
+    ndelius_status.retry(current_user, appointment_id) or abort(404)
+    ndelius_jobs.queue_relay()
+    flash("Sending it to nDelius again. It leaves this list once nDelius accepts it.", "success")
+    return redirect(url_for("integration.index") + "#failures")
+
+
+@bp.route("/retry-all", methods=["POST"])
+@roles(*MANAGERS)
+def retry_all():  # type: ignore[no-untyped-def]
+    count = ndelius_status.retry_all(current_user)
+    ndelius_jobs.queue_relay()
+    flash(f"Sending {count} appointment{'s' if count != 1 else ''} to nDelius again.", "success")
+    return redirect(url_for("integration.index") + "#failures")
+
+
+@bp.route("/disagreements/<int:disagreement_id>/send-ours", methods=["POST"])
+@roles(*MANAGERS)
+def send_ours(disagreement_id: int):  # type: ignore[no-untyped-def]
+    try:
+        ndelius_status.send_ours(current_user, disagreement_id) or abort(404)
+    except ServiceError as exc:
+        flash(exc.message, "error")
+    else:
+        ndelius_jobs.queue_relay()
+        flash("Our version will be sent to nDelius. The next check shows whether they now agree.", "success")
+    return redirect(url_for("integration.index") + "#disagreements")
+
+
+@bp.route("/disagreements/<int:disagreement_id>/dismiss", methods=["POST"])
+@roles(*MANAGERS)
+def dismiss(disagreement_id: int):  # type: ignore[no-untyped-def]
+    ndelius_status.dismiss(current_user, disagreement_id) or abort(404)
+    flash("Disagreement dismissed.", "success")
+    return redirect(url_for("integration.index") + "#disagreements")
+
+
+@bp.route("/reconcile", methods=["POST"])
+@roles(*MANAGERS)
+def reconcile():  # type: ignore[no-untyped-def]
+    try:
+        ndelius_jobs.queue_reconcile()
+    except RedisError:
+        flash("Background jobs are not available just now. Try again in a minute.", "error")
+    else:
+        flash("Checking nDelius now. Disagreements appear here when the check has finished.", "success")
+    return redirect(url_for("integration.index") + "#disagreements")

@@ -1,0 +1,116 @@
+"""Allocating people to a group and removing them from it."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import case, func, select
+
+from app import clock
+from app.extensions import db
+from app.models import Attendee, Group, Membership, Session
+from app.scheduling.bus_stop import last_day_to_rejoin
+from app.services import bus_stop
+from app.services import membership as membership_service
+from app.services.errors import ServiceError
+from app.services.groups import get_group
+from app.services.membership import REMOVAL_STATUS_HINTS
+from app.web.access import MANAGERS, roles
+from app.web.membership.forms import AllocateForm, RemoveForm
+
+bp = Blueprint("membership", __name__, url_prefix="/groups/<int:group_id>/members")
+SHOWN = 50  # people offered on the allocate page at once; a search narrows the rest
+
+
+def _field_error(field, message: str) -> None:  # type: ignore[no-untyped-def]
+    field.errors = [*field.errors, message]
+
+
+@bp.route("/allocate", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def allocate(group_id: int):  # type: ignore[no-untyped-def]
+    group = get_group(current_user, group_id) or abort(404)
+    fitting, others = bus_stop.candidates_for(group)
+    form = AllocateForm()
+    form.referral_id.choices = [(c.referral.id, c.referral.person_name) for c in fitting]
+    status = 200
+    if form.is_submitted():
+        status = 400
+        if form.validate():
+            candidate = next(c for c in fitting if c.referral.id == form.referral_id.data)
+            try:
+                result = membership_service.allocate(current_user, group, candidate.referral)
+            except ServiceError as exc:
+                db.session.rollback()
+                _field_error(form.referral_id, exc.message)
+            else:
+                name = candidate.referral.person_name
+                flash(f"{name} allocated to group {group.code}. " + (
+                    f"They will attend its next {result.sessions} sessions." if group.started_at
+                    else "They will be given every session when the group starts."), "success")
+                return redirect(url_for("groups.show", group_id=group.id))
+        elif not fitting:
+            form.referral_id.errors = ["Nobody on the waiting list can join this group at the moment"]
+    query = (request.args.get("q") or "").strip()
+    shown = [c for c in fitting if not query or query.lower() in c.referral.person_name.lower()
+             or query.lower() in c.referral.crn.lower()]
+    return render_template("membership/allocate.html", group=group, form=form, fitting=fitting, others=others,
+                           shown=shown[:SHOWN], more=max(0, len(shown) - SHOWN), query=query,
+                           members=membership_service.member_count(group)), status
+
+
+def _membership(group: Group, membership_id: int) -> Membership:
+    membership = db.session.get(Membership, membership_id)
+    if membership is None or membership.group_id != group.id:
+        abort(404)
+    return membership
+
+
+@bp.route("/<int:membership_id>/remove", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def remove(group_id: int, membership_id: int):  # type: ignore[no-untyped-def]
+    group = get_group(current_user, group_id) or abort(404)
+    membership = _membership(group, membership_id)
+    if membership.left_at is not None:
+        flash(f"{membership.referral.person_name} has already left group {group.code}.", "info")
+        return redirect(url_for("groups.show", group_id=group.id))
+    form = RemoveForm()
+    status = 200
+    if form.is_submitted():
+        status = 400
+        if form.validate():
+            name = membership.referral.person_name
+            try:
+                result = membership_service.remove(current_user, membership, reason=form.reason.data,
+                                                   new_status=form.new_status.data)
+            except ServiceError as exc:
+                db.session.rollback()
+                _field_error(getattr(form, exc.field or "reason", form.reason), exc.message)
+            else:
+                flash(_removed_message(name, group.code, form.new_status.data, result), "success")
+                return redirect(url_for("groups.show", group_id=group.id))
+    return render_template("membership/remove.html", group=group, membership=membership, form=form,
+                           hints=REMOVAL_STATUS_HINTS, **_sessions_summary(membership)), status
+
+
+def _removed_message(name: str, code: str, status: str, result: membership_service.Removed) -> str:
+    text = f"{name} removed from group {code} ({status})."
+    if result.sessions:
+        text += f" Their {result.sessions} future appointment{'s are' if result.sessions != 1 else ' is'} " \
+                "being deleted in nDelius."
+    if status == "Awaiting allocation":
+        until = last_day_to_rejoin(clock.today())
+        text += f" They are back on the waiting list and can join another group at the same point until " \
+                f"{until:%-d %B %Y}."
+    return text
+
+
+def _sessions_summary(membership: Membership) -> dict:
+    """How many of the group's sessions the person has had, and how many are still to come."""
+    now = clock.now_local()
+    future = func.coalesce(func.sum(case((Session.starts_at > now, 1), else_=0)), 0)
+    total, upcoming = db.session.execute(
+        select(func.count(Attendee.id), future).join(Session, Session.id == Attendee.session_id)
+        .where(Attendee.referral_id == membership.referral_id, Session.group_id == membership.group_id,
+               Attendee.removed_at.is_(None), Session.status == "scheduled")
+    ).one()
+    return {"past_sessions": total - upcoming, "future_sessions": upcoming}

@@ -1,0 +1,79 @@
+"""nDelius jobs. The outbox (database) is the source of truth, so a job carries no work items, only the
+instruction to look: losing a queued job (Redis flushed or restarted) loses nothing, the next one finds the
+same rows. Deterministic job ids keep at most one of each waiting or running."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from jobs.context import with_app
+from jobs.enqueue import enqueue
+
+log = logging.getLogger(__name__)
+RELAY_JOB, SWEEP_JOB, RECONCILE_JOB = "ndelius-relay", "ndelius-sweep", "ndelius-reconcile"
+RELAY_BUDGET_SECONDS = 120  # a relay job stops claiming after this; the next one carries on
+
+
+@with_app
+def relay() -> dict[str, Any]:
+    """Drain the outbox (bounded by a time budget, well inside the job timeout)."""
+    from app.services import ndelius_sync
+
+    return ndelius_sync.drain(budget=RELAY_BUDGET_SECONDS).as_dict()
+
+
+@with_app
+def sweep() -> dict[str, int]:
+    """Free leases of relays that died, and queue a relay whenever the outbox holds due work."""
+    from app.services import ndelius_sync
+
+    counts = ndelius_sync.sweep()
+    if counts["due"]:
+        queue_relay()
+    return counts
+
+
+@with_app
+def reconcile() -> dict[str, Any]:
+    from app.services import ndelius_reconcile
+
+    run = ndelius_reconcile.reconcile()
+    if run.error:
+        raise RuntimeError(f"reconciliation failed: {run.error}")
+    return {"compared": run.compared, "found": run.found, "new": run.new, "resolved": run.resolved}
+
+
+def queue_relay() -> bool:
+    """Ask for a relay soon (e.g. right after a change was committed). False when Redis is unreachable: the
+    periodic relay picks the change up anyway."""
+    try:
+        enqueue("jobs.ndelius.relay", job_id=RELAY_JOB, timeout=RELAY_BUDGET_SECONDS + 180, retries=0)
+    except RedisError:
+        log.warning("relay not queued (Redis unavailable); the periodic relay will send it")
+        return False
+    return True
+
+
+def queue_relay_if_due() -> bool:
+    """The scheduler's frequent tick: queue a relay only when the outbox holds due work (a cheap query), so an
+    idle service does not run an empty job every few seconds."""
+    from sqlalchemy import exists, select
+
+    from app.extensions import db
+    from app.models import OutboxItem
+    from app.models.base import utcnow
+
+    due = db.session.scalar(select(exists().where(OutboxItem.status == "pending",
+                                                  OutboxItem.next_attempt_at <= utcnow())))
+    db.session.rollback()
+    return queue_relay() if due else False
+
+
+def queue_sweep() -> None:
+    enqueue("jobs.ndelius.sweep", job_id=SWEEP_JOB, timeout=60, retries=0)
+
+
+def queue_reconcile() -> None:
+    enqueue("jobs.ndelius.reconcile", job_id=RECONCILE_JOB, timeout=600, retries=1)
