@@ -7,7 +7,7 @@ import secrets
 import sys
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -22,6 +22,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config.update(overrides)
 
     _configure_logging(app)
+    if app.config.get("PROXY_HOPS"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
     csrf.init_app(app)
@@ -75,6 +80,7 @@ def _security_headers(app: Flask) -> None:
     @app.before_request
     def _nonce() -> None:
         g.csp_nonce = secrets.token_urlsafe(16)
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
 
     app.jinja_env.globals["csp_nonce"] = lambda: g.get("csp_nonce", "")
 
@@ -88,7 +94,10 @@ def _security_headers(app: Flask) -> None:
             "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
+        # Same-origin requests keep a full Referer, which Flask-WTF's HTTPS referrer check needs.
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers["X-Frame-Options"] = "DENY"
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
@@ -101,8 +110,13 @@ class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload = {
             "time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-            "message": record.getMessage(),
+            "message": record.getMessage(),  # json.dumps escapes newlines and control characters
         }
+        if has_request_context():
+            payload["request_id"] = g.get("request_id")
+        for key in ("event", "user_id", "role", "path", "method"):
+            if hasattr(record, key):
+                payload[key] = getattr(record, key)
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload)

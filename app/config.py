@@ -46,6 +46,13 @@ class Config:
         self.SESSION_COOKIE_SAMESITE = "Lax"
         # SESSION_COOKIE_SECURE: true behind HTTPS (production); false for the local http run.
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        # Over HTTPS the cookie is host-only and can't be set by a sibling domain: the __Host- prefix.
+        self.SESSION_COOKIE_NAME = "__Host-session" if self.SESSION_COOKIE_SECURE else "session"
+        self.SESSION_COOKIE_PATH = "/"
+        # MAX_CONTENT_LENGTH: no form here is bigger than a few kilobytes.
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+        # PROXY_HOPS: how many reverse proxies sit in front (ProxyFix trusts that many X-Forwarded-* hops).
+        self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "1"))
         # RQ_QUEUE: name of the queue jobs go to.
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "programme-delivery")
         # RQ_SYNC: run jobs in-process (tests of the web layer); the worker is used otherwise.

@@ -38,6 +38,16 @@ def register_blueprints(app: Flask) -> None:
     def forbidden(_e):  # type: ignore[no-untyped-def]
         return render_template("errors/403.html"), 403
 
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error):  # type: ignore[no-untyped-def]
+        return render_template("errors/csrf.html", reason=error.description), 400
+
+    @app.errorhandler(413)
+    def too_large(_e):  # type: ignore[no-untyped-def]
+        return render_template("errors/413.html"), 413
+
     @app.errorhandler(500)
     def server_error(_e):  # type: ignore[no-untyped-def]
         return render_template("errors/500.html"), 500

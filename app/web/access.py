@@ -1,6 +1,7 @@
 """Who may do what. Every view says which roles may use it; region scoping happens in the services."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -20,6 +21,12 @@ def roles(*allowed: str) -> Callable[[F], F]:
         @login_required
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if current_user.role not in allowed:
+                from flask import request
+
+                logging.getLogger("app.security").warning(
+                    "authorisation denied", extra={"event": "authz_denied", "user_id": current_user.id,
+                                                   "role": current_user.role, "path": request.path,
+                                                   "method": request.method})
                 abort(403)
             return view(*args, **kwargs)
 

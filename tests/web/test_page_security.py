@@ -19,7 +19,7 @@ def _check(url, response, problems):  # type: ignore[no-untyped-def]
     if not nonce or "unsafe-inline" in csp or "unsafe-eval" in csp or "frame-ancestors 'none'" not in csp:
         problems.append(f"{url}: CSP {csp!r}")
     for name, value in (("X-Content-Type-Options", "nosniff"), ("Cache-Control", "no-store"),
-                        ("Referrer-Policy", "same-origin")):
+                        ("Referrer-Policy", "strict-origin-when-cross-origin")):
         if headers.get(name) != value:
             problems.append(f"{url}: {name}={headers.get(name)!r}")
     body = response.data
