@@ -9,7 +9,7 @@ from app.web.access import EVERYONE, MANAGERS
 
 PUBLIC = frozenset({"static", "auth.login", "auth.index", "health.health",
                     "calendar.ics"})  # the iCalendar feed: its secret link is the key
-SIGNED_IN = frozenset({"auth.logout"})
+SIGNED_IN = frozenset({"auth.logout", "auth.keep_alive"})
 
 LEADS = ("lead", "treatment_manager", "admin")
 

@@ -219,3 +219,13 @@ def test_a_disabled_account_is_locked_out_at_once(browser, north):  # type: igno
     north["manager"].active = False
     db.session.commit()
     assert browser.get("/groups").status_code == 302
+
+
+def test_an_open_register_keeps_the_session_alive_within_the_absolute_limit(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("fac.nw")
+    for _ in range(6):  # 6 pings 25 minutes apart: 150 minutes without a tap
+        _age_session(browser, last_seen=25 * 60)
+        assert browser.post("/keep-alive", htmx=True).status_code == 204
+    assert browser.get("/groups").status_code == 200
+    _age_session(browser, signed_in_at=10 * 3600 + 1, last_seen=60)
+    assert browser.post("/keep-alive", htmx=True).status_code == 401

@@ -72,6 +72,14 @@ def login():  # type: ignore[no-untyped-def]
     return render_template("auth/login.html", form=form)
 
 
+@bp.route("/keep-alive", methods=["POST"])
+@login_required
+def keep_alive():  # type: ignore[no-untyped-def]
+    """Pinged by long-lived pages (the register) while open and visible: the idle clock restarts (in
+    enforce_session_timeouts); the 10-hour absolute limit still applies."""
+    return "", 204
+
+
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():  # type: ignore[no-untyped-def]

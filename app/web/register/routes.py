@@ -209,7 +209,7 @@ def csrf_failed(error: CSRFError):  # type: ignore[no-untyped-def]
     if is_htmx() and not current_user.is_authenticated:
         return make_response("", 401)  # signed out (here or in another tab): register.js says so on the row
     if not (is_htmx() and request.endpoint == "register.save_row"):
-        return error
+        return render_template("errors/csrf.html", reason=error.description), 400  # the service-wide page
     session = register_service.get_session(current_user, args.get("session_id", 0))
     if session is None or not attendance_service.can_record(current_user, session):
         abort(404)
