@@ -1,8 +1,29 @@
 -- wrk script: optional POST body/headers from the environment, and a JSON summary with p50/p95/p99.
+-- BENCH_TAPS names a file of "path<TAB>body" lines: each request takes the next line (threads interleave),
+-- so every attendance tap under load is a distinct, real write.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")
 local cookie = os.getenv("BENCH_COOKIE")
 local csrf = os.getenv("BENCH_CSRF")
+local taps_file = os.getenv("BENCH_TAPS")
+local threads_started = 0
+local taps = {}
+local index = 0
+
+function setup(thread)
+  thread:set("thread_id", threads_started)
+  threads_started = threads_started + 1
+end
+
+function init(args)
+  if taps_file then
+    for line in io.lines(taps_file) do
+      local path, data = line:match("^(.-)\t(.*)$")
+      if path then taps[#taps + 1] = {path, data} end
+    end
+  end
+  index = (thread_id or 0)
+end
 
 request = function()
   local headers = {}
@@ -11,6 +32,11 @@ request = function()
   if os.getenv("BENCH_HTMX") then headers["HX-Request"] = "true" end
   if method == "POST" then
     headers["Content-Type"] = "application/x-www-form-urlencoded"
+    if #taps > 0 then
+      local tap = taps[(index % #taps) + 1]
+      index = index + 2
+      return wrk.format("POST", tap[1], headers, tap[2])
+    end
     return wrk.format("POST", nil, headers, body)
   end
   return wrk.format("GET", nil, headers, nil)

@@ -75,9 +75,9 @@ def serve(target: str) -> tuple[subprocess.Popen, str]:
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            requests.get(base + "/", timeout=1)
+            requests.get(base + "/health" if "wsgi" in target else base + "/", timeout=10)
             return proc, base
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.2)
     raise SystemExit(f"{target} did not start")
 
@@ -92,17 +92,17 @@ def wrk(url: str, **extra: str) -> dict:
 
 def sign_in(base: str, username: str) -> tuple[requests.Session, str]:
     s = requests.Session()
-    page = s.get(base + "/login").text
+    page = s.get(base + "/login", timeout=30).text
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     s.post(base + "/login", data={"username": username, "password": "password", "csrf_token": token})
-    page = s.get(base + "/groups").text
+    page = s.get(base + "/groups", timeout=30).text
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     return s, token
 
 
 def targets() -> dict:
     """Concrete ids in the busiest region: a past session with a full register, its group, a region month."""
-    code = """
+    code = r"""
 from sqlalchemy import select, func
 from app import create_app
 from app.extensions import db
@@ -113,10 +113,23 @@ with app.app_context():
     session = db.session.scalars(select(Session).join(Group).where(Group.region_id == region.id,
         Session.kind == "scheduled").order_by(Session.starts_at.desc()).offset(200).limit(1)).one()
     attendee = db.session.scalar(select(Attendee.id).where(Attendee.session_id == session.id).limit(1))
+    # Distinct past attendees with a recorded outcome: each tap changes one of them at the version it has, so
+    # every tap under load is a real write (no conflicts), as a facilitator's taps are.
+    from app.models import Attendance
+    taps = db.session.execute(select(Attendee.session_id, Attendee.id, Attendance.version, Attendance.outcome)
+        .join(Attendance, Attendance.attendee_id == Attendee.id).join(Session, Session.id == Attendee.session_id)
+        .join(Group, Group.id == Session.group_id).where(Group.region_id == region.id)
+        .order_by(Attendee.id.desc()).limit(%d)).all()
+    with open("/tmp/pd-bench-taps.txt", "w") as f:
+        for sid, aid, version, outcome in taps:
+            f.write(f"/sessions/{sid}/attendees/{aid}\toutcome={'AFTC' if outcome == 'ATTC' else 'ATTC'}&version={version}\n")
     print({"session": session.id, "group": session.group_id, "attendee": attendee,
-           "month": session.starts_at.strftime("%Y-%m"), "day": session.starts_at.strftime("%Y-%m-%d")})
-"""
-    out = subprocess.run([PY, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True, check=True).stdout
+           "month": session.starts_at.strftime("%%Y-%%m"), "day": session.starts_at.strftime("%%Y-%%m-%%d")})
+""" % TAPS
+    run = subprocess.run([PY, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(run.stderr)
+    out = run.stdout
     import ast
 
     return ast.literal_eval(out.strip().splitlines()[-1])
@@ -124,12 +137,13 @@ with app.app_context():
 
 # Pages under load, filled from targets(): (name, method, path template, form fields, htmx)
 PAGES = [
-    ("register_get", "GET", "/sessions/{session}/register", None, False),
+    ("register_get", "GET", "/sessions/{session}", None, False),
     ("attendance_tap", "POST", "/sessions/{session}/attendees/{attendee}", {"outcome": "ATTC"}, True),
-    ("calendar_region_month", "GET", "/calendar/month?scope=region&month={month}", None, False),
+    ("calendar_region_month", "GET", "/calendar?view=month&scope=region&date={day}", None, False),
     ("progress_grid", "GET", "/progress/groups/{group}", None, False),
-    ("regional_dashboard", "GET", "/progress/dashboard", None, False),
+    ("regional_dashboard", "GET", "/progress", None, False),
 ]
+TAPS = 20000
 
 
 def timings() -> dict:
@@ -195,21 +209,24 @@ def main() -> int:
             url = base + path.format(**ids)
             probe = session.request(method, url, data=form, headers={"X-CSRFToken": token,
                                                                     **({"HX-Request": "true"} if htmx else {})})
-            if probe.status_code >= 400:
+            if probe.status_code >= 500 or probe.status_code in (401, 403, 404, 405):
                 pages[name] = {"error": f"{method} {path} answered {probe.status_code}"}
                 continue
             extra = {"BENCH_COOKIE": cookie, "BENCH_METHOD": method}
             if form:
-                extra.update(BENCH_BODY=urlencode(form), BENCH_CSRF=token)
+                extra.update(BENCH_BODY=urlencode(form), BENCH_CSRF=token, BENCH_TAPS="/tmp/pd-bench-taps.txt")
             if htmx:
                 extra["BENCH_HTMX"] = "1"
             result = wrk(url, **extra)
             result["vs_minimal_p95"] = round(result["p95_ms"] / max(report["minimal_endpoint"]["p95_ms"], 0.01), 1)
             result["throughput_vs_minimal"] = round(result["rps"] / report["minimal_endpoint"]["rps"], 3)
             pages[name] = result
-        tap_path = PAGES[1][2].format(**ids)
-        partial = session.post(base + tap_path, data={"outcome": "ATTC"},
-                               headers={"X-CSRFToken": token, "HX-Request": "true"})
+        last_tap = Path("/tmp/pd-bench-taps.txt").read_text().splitlines()[-1]
+        tap_path, tap_body = last_tap.split("\t")
+        partial = session.post(base + tap_path, data=tap_body,
+                               headers={"X-CSRFToken": token, "HX-Request": "true",
+                                        "Content-Type": "application/x-www-form-urlencoded"})
+        report["attendance_tap_status"] = partial.status_code
         full = session.get(base + PAGES[0][2].format(**ids))
         report["attendance_tap_bytes"] = {"htmx_partial": len(partial.content), "full_page": len(full.content)}
     finally:
