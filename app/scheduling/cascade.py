@@ -52,9 +52,8 @@ def postpone(
     one-to-one placeholder, not cancelled and not started, is re-placed by rules 2-4 with slots restarting
     from the day after max(new date, today): bank holidays skipped, the pre-group gap kept when the moved
     session is the pre-group one, the post-programme gap kept even when the moved session is the last group
-    session, and nothing before now. When the moved session is a one-to-one placeholder, or the group has no
-    slots, later sessions shift by the same offset instead; the exception is a placeholder in a module with a
-    gap after it (the pre-group one-to-one), which re-places later sessions on the slots after the gap.
+    session, and nothing before now. When the moved session is a one-to-one placeholder (the pre-group one
+    included), or the group has no slots, later sessions shift by the same offset instead (SPEC §3).
     Catch-ups and individual one-to-ones never cascade, but a moved placeholder carries its individual
     one-to-ones (same template, not started) by its own offset.
 
@@ -71,7 +70,7 @@ def postpone(
         return moves_from(sessions, new_times)
     if cascade and target.kind == SCHEDULED:
         later = _later_on_timeline(programme, sessions, target, now)
-        if not slots or (target.session_type == ONE_TO_ONE and not _opens_a_gap(programme, target)):
+        if not slots or target.session_type == ONE_TO_ONE:
             offset = new_start - target.starts_at
             new_times.update({s.key: (s.starts_at + offset, s.ends_at + offset) for s in later})
         else:
@@ -106,8 +105,8 @@ def regenerate_future(
     Sessions that have started stay, with their attendance. Future group sessions and placeholders for
     templates not yet delivered are re-placed in template order by rules 1-4, with slots starting from
     max(day after the last past session, ``restart_from``, today) and never at or before now. The 3-week
-    pre-group gap applies again only if no session has happened yet; once the pre-group one-to-one has
-    happened, the first later session still starts no sooner than its date + the gap. Individual one-to-ones
+    pre-group gap applies again only if no session has happened yet (SPEC §3; once any session has happened,
+    as in the real service, no gap is added after it). Individual one-to-ones
     and catch-ups are not moved here (the caller keeps or lists them for re-booking).
 
     Returns only the sessions whose times change, earliest new start first.
@@ -139,9 +138,6 @@ def regenerate_future(
     if delivered:
         last = max(delivered, key=lambda session: (_position(programme, order, session), session.starts_at))
         anchor = Anchor(spec_of(programme, last), max(session.starts_at for session in delivered).date())
-        after_weeks = programme.module(last.module_number).gap_weeks_after
-        if to_place and to_place[0].module_number != last.module_number:
-            on_or_after = max(on_or_after, anchor.day + timedelta(weeks=after_weeks))
     starts = _place(
         programme,
         to_place,
@@ -173,15 +169,6 @@ def _check_request(target: ExistingSession, new_start: datetime, new_end: dateti
         raise ScheduleRefused(
             f"The new start, {when(new_start)}, is in the past: choose a later date or time."
         )
-
-
-def _opens_a_gap(programme: ProgrammeSpec, session: ExistingSession) -> bool:
-    """The session belongs to a module followed by a gap (the pre-group one-to-one): moving it re-places the
-    group's sessions on their slots after the gap, rather than shifting them off their weekdays."""
-    try:
-        return programme.module(session.module_number).gap_weeks_after > 0
-    except KeyError:
-        return False
 
 
 def _position(programme: ProgrammeSpec, order: dict[tuple[int, int], int], session: ExistingSession) -> int:

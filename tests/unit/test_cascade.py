@@ -165,7 +165,7 @@ def test_moving_the_last_group_session_keeps_the_six_week_gap_before_the_review(
     assert new_starts(moves) == {"6.3": "Wed 2026-10-21 10:00", "7.1": "Mon 2026-12-07 10:00"}
 
 
-def test_moving_the_pre_group_session_keeps_the_three_week_gap(
+def test_moving_the_pre_group_one_to_one_shifts_later_sessions_by_the_same_offset(
     building_choices: ProgrammeSpec, holidays_2026: frozenset[date]
 ) -> None:
     sessions = timeline_for(building_choices, holidays_2026)
@@ -183,9 +183,10 @@ def test_moving_the_pre_group_session_keeps_the_three_week_gap(
     starts = new_starts(moves)
     assert starts["1.1"] == "Wed 2026-03-25 10:00"
     assert moves[0].new_ends_at == at("2026-03-25 11:30")  # an explicit end is kept
-    assert starts["2.1"] == "Mon 2026-04-20 10:00"  # 25 Mar + 21 days = Wed 15 Apr, next Monday 20 Apr
-    assert starts["2.2"] == "Mon 2026-04-27 10:00"
-    assert starts["2.3"] == "Mon 2026-05-11 10:00"  # 4 May bank holiday
+    # SPEC §3: a moved one-to-one shifts later sessions by its own offset (+2 days), whatever the slots
+    assert starts["2.1"] == "Wed 2026-04-15 10:00"
+    assert starts["2.2"] == "Wed 2026-04-22 10:00"
+    assert starts["2.3"] == "Wed 2026-04-29 10:00"
 
 
 def test_two_slots_cascade_restarts_both_slots_from_the_day_after_the_new_date(

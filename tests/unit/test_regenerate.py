@@ -133,7 +133,7 @@ def test_a_later_start_date_pushes_the_whole_schedule_including_the_pre_group_ga
     assert starts["2.1"] == "Mon 2026-05-11 10:00"  # 13 Apr + 21 days = 4 May, a bank holiday
 
 
-def test_once_the_pre_group_has_happened_the_first_group_session_still_waits_three_weeks(
+def test_once_the_pre_group_has_happened_no_gap_is_added_after_it(
     building_choices: ProgrammeSpec, monday_timeline: list[ExistingSession], holidays_2026: frozenset[date]
 ) -> None:
     moves = regenerate_future(
@@ -146,9 +146,10 @@ def test_once_the_pre_group_has_happened_the_first_group_session_still_waits_thr
     )
     starts = new_starts(moves)
     assert "1.1" not in starts
-    assert starts["2.1"] == "Tue 2026-04-14 10:00"  # 23 Mar + 21 days = Mon 13 Apr; next Tuesday
-    assert starts["2.2"] == "Tue 2026-04-21 10:00"
-    assert starts["2.3"] == "Tue 2026-04-28 10:00"
+    # SPEC §3: the 3-week gap applies again only if no session has happened yet
+    assert starts["2.1"] == "Tue 2026-03-31 10:00"
+    assert starts["2.2"] == "Tue 2026-04-07 10:00"
+    assert starts["2.3"] == "Tue 2026-04-14 10:00"
 
 
 def test_a_slot_later_today_may_be_used_but_never_one_already_passed(
@@ -329,8 +330,9 @@ def test_regeneration_keeps_the_past_and_places_the_future_by_the_rules(
         assert previous.starts_at < following.starts_at
         assert previous.ends_at <= following.starts_at
     pre_group, first_group = after[0], after[1]
+    # the 3-week gap applies again only if no session had happened yet
     assert first_group.starts_at.date() >= pre_group.starts_at.date() + timedelta(days=21) or (
-        first_group.starts_at <= now
+        first_group.starts_at <= now or pre_group.starts_at <= now
     )
     last_group, review = after[-2], after[-1]
     assert (
