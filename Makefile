@@ -37,3 +37,4 @@ clean:
 bench: $(STAMP)
 	scripts/ensure-test-services.sh
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_ndelius.py
