@@ -158,9 +158,10 @@ def generate_scale(groups: int, *, seed: int = 1, years: int = 10,
             members.append((rid, mid))
         if started_at is None:
             for rid, _ in members:
-                _progress(bulk, rid, set(), per_module, module_of, total_templates)
+                _progress(bulk, rid, set(), per_module, module_of, total_templates, [0, 0, 0])
             continue
         completed: dict[int, set[int]] = {rid: set() for rid, _ in members}
+        outcomes: dict[int, list[int]] = {rid: [0, 0, 0] for rid, _ in members}
         for item in planned:
             st = by_key[(item.module_number, item.session_number)]
             sid = bulk.next_id(Session)
@@ -178,6 +179,10 @@ def generate_scale(groups: int, *, seed: int = 1, years: int = 10,
                 if not past:
                     continue
                 outcome = rng.choice(OUTCOMES)
+                tally = outcomes[rid]
+                tally[0] += 1
+                tally[1] += outcome in ("ATTC", "AFTC")
+                tally[2] += outcome == "ATTC"
                 bulk.add(Attendance, ("id", "attendee_id", "outcome", "did_not_engage", "arrived_at",
                                       "departed_at", "notes", "recorded_at", "recorded_by_id", "version"),
                          (bulk.next_id(Attendance), aid, outcome, False, None, None, None, now_utc,
@@ -187,7 +192,7 @@ def generate_scale(groups: int, *, seed: int = 1, years: int = 10,
                     bulk.add(TemplateCompletion, ("id", "referral_id", "session_template_id", "attendee_id"),
                              (bulk.next_id(TemplateCompletion), rid, st.id, aid))
         for rid, _ in members:
-            _progress(bulk, rid, completed[rid], per_module, module_of, total_templates)
+            _progress(bulk, rid, completed[rid], per_module, module_of, total_templates, outcomes[rid])
         if (g + 1) % 250 == 0 or g + 1 == groups:
             for table, (_, rows) in bulk.rows.items():
                 counts[table] = counts.get(table, 0) + len(rows)
@@ -198,6 +203,9 @@ def generate_scale(groups: int, *, seed: int = 1, years: int = 10,
     bulk.flush(ORDER)
     _reset_sequences()
     db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")  # planner statistics for the freshly loaded tables
     counts["seconds"] = int(clock_time.monotonic() - started)
     return counts
 
@@ -208,14 +216,14 @@ def _two_slots(rng: random.Random) -> list[Slot]:
 
 
 def _progress(bulk: Bulk, rid: int, done: set[int], per_module: dict[int, int], module_of: dict[int, int],
-              total: int) -> None:
+              total: int, outcomes: list[int]) -> None:
     modules_done: dict[int, int] = {}
     for st in done:
         modules_done[module_of[st]] = modules_done.get(module_of[st], 0) + 1
     bulk.add(ReferralProgress, ("referral_id", "sessions_completed", "sessions_total", "modules_completed", "percent",
-                                "complete"),
+                                "complete", "outcomes_recorded", "outcomes_attended", "outcomes_complied"),
              (rid, len(done), total, sum(1 for m, n in per_module.items() if modules_done.get(m, 0) >= n),
-              100 * len(done) // total, len(done) == total))
+              100 * len(done) // total, len(done) == total, *outcomes))
 
 
 _HASH: list[str] = []

@@ -58,7 +58,8 @@ class TemplateCompletion(db.Model):
 
 
 class ReferralProgress(db.Model):
-    """Stored roll-up of TemplateCompletion, updated in the attendance transaction."""
+    """Stored roll-up of TemplateCompletion and of the person's recorded outcomes (for the regional dashboard),
+    updated in the attendance transaction; `flask progress verify` checks it against a full recomputation."""
 
     __tablename__ = "referral_progress"
     referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), primary_key=True)
@@ -67,5 +68,8 @@ class ReferralProgress(db.Model):
     modules_completed: Mapped[int] = mapped_column(Integer, default=0)
     percent: Mapped[int] = mapped_column(Integer, default=0)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcomes_recorded: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    outcomes_attended: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ATTC or AFTC
+    outcomes_complied: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # ATTC
 
     referral: Mapped[Referral] = relationship(back_populates="progress")

@@ -62,8 +62,26 @@ def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
     progress.percent = (100 * completed // total) if total else 0
     progress.complete = total > 0 and completed == total
+    recorded, attended, complied = db.session.execute(_outcome_counts().where(Attendee.referral_id == referral.id)
+                                                      ).one()[1:]
+    progress.outcomes_recorded, progress.outcomes_attended, progress.outcomes_complied = (
+        int(recorded or 0), int(attended or 0), int(complied or 0))
     db.session.add(progress)
     return progress
+
+
+ATTENDED_OUTCOMES = ("ATTC", "AFTC")
+
+
+def _outcome_counts():  # type: ignore[no-untyped-def]
+    """Per person: outcomes recorded, attended (ATTC or AFTC), complied (ATTC), over every group."""
+    return (
+        select(Attendee.referral_id, func.count(Attendance.id),
+               func.sum(case((Attendance.outcome.in_(ATTENDED_OUTCOMES), 1), else_=0)),
+               func.sum(case((Attendance.outcome == ATTENDED_COMPLIED, 1), else_=0)))
+        .join(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendance.outcome.is_not(None)).group_by(Attendee.referral_id)
+    )
 
 
 def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProgress:
@@ -215,10 +233,26 @@ def _progress_differences(truth) -> list[Difference]:  # type: ignore[no-untyped
     return differences
 
 
+def _outcome_differences() -> list[Difference]:
+    counts = _outcome_counts().subquery("counts")
+    columns = list(counts.c)
+    rows = db.session.execute(
+        select(ReferralProgress.referral_id, func.coalesce(columns[1], 0), func.coalesce(columns[2], 0),
+               func.coalesce(columns[3], 0), ReferralProgress.outcomes_recorded, ReferralProgress.outcomes_attended,
+               ReferralProgress.outcomes_complied)
+        .outerjoin(counts, columns[0] == ReferralProgress.referral_id)
+        .where(or_(func.coalesce(columns[1], 0) != ReferralProgress.outcomes_recorded,
+                   func.coalesce(columns[2], 0) != ReferralProgress.outcomes_attended,
+                   func.coalesce(columns[3], 0) != ReferralProgress.outcomes_complied))
+    ).all()
+    return [Difference(r, f"outcomes recorded/attended/complied: {a}/{b}/{c} by attendance, {x}/{y}/{z} stored")
+            for r, a, b, c, x, y, z in rows]
+
+
 def verify() -> list[Difference]:
     """Every difference between the stored completions and progress and a recomputation from attendance."""
     truth = _truth()
-    return _completion_differences(truth) + _progress_differences(truth)
+    return _completion_differences(truth) + _progress_differences(truth) + _outcome_differences()
 
 
 def recompute_all() -> dict[int, tuple[int, int]]:

@@ -252,17 +252,16 @@ def dashboard(user: User, region_id: int | None = None) -> Dashboard:
     order = STAGE_ORDER + sorted(k for k in counts if k not in STAGE_ORDER)
     stage_counts = [(label, counts[label]) for label in order if label in counts]
     scope = _region_scope(user, region_id)
+    in_scope = select(Membership.referral_id).join(Group, Group.id == Membership.group_id).where(scope)
+    # From the stored per-person counters (kept in the attendance transaction), not from attendance rows.
     attendance_rows = db.session.execute(
-        select(Referral.sex, Referral.cohort, func.count(Attendance.id),
-               func.sum(case((Attendance.outcome.in_(ATTENDED), 1), else_=0)),
-               func.sum(case((Attendance.outcome == "ATTC", 1), else_=0)))
-        .select_from(Attendance).join(Attendee, Attendee.id == Attendance.attendee_id)
-        .join(Referral, Referral.id == Attendee.referral_id)
-        .join(Session, Session.id == Attendee.session_id).join(Group, Group.id == Session.group_id)
-        .where(scope, Attendance.outcome.is_not(None))
+        select(Referral.sex, Referral.cohort, func.sum(ReferralProgress.outcomes_recorded),
+               func.sum(ReferralProgress.outcomes_attended), func.sum(ReferralProgress.outcomes_complied))
+        .join(ReferralProgress, ReferralProgress.referral_id == Referral.id)
+        .where(Referral.id.in_(in_scope), ReferralProgress.outcomes_recorded > 0)
         .group_by(Referral.sex, Referral.cohort).order_by(Referral.sex, Referral.cohort)
     ).all()
-    in_scope = select(Membership.referral_id).join(Group, Group.id == Membership.group_id).where(scope)
+    attendance_rows = [(sex, cohort, int(n or 0), att, comp) for sex, cohort, n, att, comp in attendance_rows]
     completion_rows = db.session.execute(
         select(Referral.sex, Referral.cohort, func.count(Referral.id),
                func.sum(case((ReferralProgress.complete.is_(True), 1), else_=0)),
