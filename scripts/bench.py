@@ -82,11 +82,14 @@ def serve(target: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"{target} did not start")
 
 
-def wrk(url: str, **extra: str) -> dict:
+def wrk(url: str, connections: int = CONNECTIONS, seconds: str = DURATION, **extra: str) -> dict:
+    """Closed-loop load: `connections` clients each sending the next request as soon as one is answered.
+    The timeout is long so that slow answers are measured, not dropped."""
     script = ROOT / "bench" / "percentiles.lua"
     e = dict(os.environ, **extra)
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}s", "-s", str(script), url], env=e,
-                         capture_output=True, text=True, check=True).stdout
+    threads = "2" if connections > 1 else "1"
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s",
+                          str(script), url], env=e, capture_output=True, text=True, check=True).stdout
     return json.loads(out.split("BENCH_JSON", 1)[1])
 
 
@@ -218,6 +221,8 @@ def main() -> int:
             if htmx:
                 extra["BENCH_HTMX"] = "1"
             result = wrk(url, **extra)
+            # the same page with one client at a time: the cost of one request, without queueing
+            result["one_client"] = wrk(url, connections=1, seconds="3", **extra)
             result["vs_minimal_p95"] = round(result["p95_ms"] / max(report["minimal_endpoint"]["p95_ms"], 0.01), 1)
             result["throughput_vs_minimal"] = round(result["rps"] / report["minimal_endpoint"]["rps"], 3)
             pages[name] = result
