@@ -22,7 +22,7 @@ function init(args)
       if path then taps[#taps + 1] = {path, data} end
     end
   end
-  index = (thread_id or 0)
+  index = (thread_id or 0) + tonumber(os.getenv("BENCH_TAP_OFFSET") or "0")
 end
 
 request = function()
