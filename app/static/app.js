@@ -34,10 +34,14 @@
   // 3. Focus management after htmx swaps, so keyboard and screen reader users
   //    land on what changed. Priority:
   //      a) a GOV.UK error summary (or other [role=alert]) in the new content
-  //      b) the first element marked [data-focus-after-swap]
+  //      b) the element that had the focus when its content was redrawn (same id):
+  //         someone who has moved on to the next field while a save was on its
+  //         way stays there
+  //      c) the first element marked [data-focus-after-swap]
   //    htmx fires htmx:afterSwap once per swapped element (main target and any
   //    out-of-band swaps) synchronously, so collect them and decide once.
   var swapped = []
+  var focusedBefore = null
 
   function makeFocusable (el) {
     // Non-interactive elements (headings, divs) need tabindex="-1" to take focus.
@@ -62,10 +66,14 @@
     swapped = []
 
     var target = null
+    var before = focusedBefore && document.getElementById(focusedBefore)
+    focusedBefore = null
     var alert = findIn(roots, '.govuk-error-summary, [role="alert"]')
     if (alert) {
       // The GOV.UK error summary keeps role="alert" on an inner div: focus the summary.
       target = alert.closest('.govuk-error-summary') || alert
+    } else if (before && before !== document.activeElement && findIn(roots, '#' + CSS.escape(before.id)) === before) {
+      target = before
     } else {
       target = findIn(roots, '[data-focus-after-swap]')
     }
@@ -74,6 +82,14 @@
       target.focus()
     }
   }
+
+  document.addEventListener('htmx:beforeSwap', function (event) {
+    var active = document.activeElement
+    var target = event.detail.target
+    if (active && active.id && target && target !== active && target.contains(active)) {
+      focusedBefore = active.id
+    }
+  })
 
   document.addEventListener('htmx:afterSwap', function (event) {
     if (swapped.length === 0) {

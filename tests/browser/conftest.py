@@ -24,6 +24,31 @@ from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, chromium_page, li
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_databases: a browser test that also runs on the second database")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run on one database, the first of TEST_DATABASES (SQLite by default; the live server serves
+    that backend's app): what they add is the browser side, and every route and service under them is tested on
+    both databases in tests/web and tests/integration. A test whose point is what the database does (e.g. a
+    retried request applied exactly once) is marked `both_databases`."""
+    from tests.conftest import BACKENDS
+
+    here = Path(__file__).parent
+    kept, dropped = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("_app")
+        if (backend and backend != BACKENDS[0] and here in Path(str(item.path)).parents
+                and item.get_closest_marker("both_databases") is None):
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture
 def worker_env() -> dict[str, str]:
     return {}
