@@ -72,8 +72,8 @@
     if (alert) {
       // The GOV.UK error summary keeps role="alert" on an inner div: focus the summary.
       target = alert.closest('.govuk-error-summary') || alert
-    } else if (before && before !== document.activeElement && findIn(roots, '#' + CSS.escape(before.id)) === before) {
-      target = before
+    } else if (before && findIn(roots, '#' + CSS.escape(before.id)) === before) {
+      target = before // htmx itself may already have put it back there
     } else {
       target = findIn(roots, '[data-focus-after-swap]')
     }

@@ -10,7 +10,7 @@ axe-core.
 
 Viewports: "tablet" is a 10-inch tablet in landscape (1024×768, touch screen, not a phone); "laptop" is
 1366×900 with a mouse. Screenshots of the tablet runs are the README's set (docs/screenshots/<role>/tablet/);
-the laptop ones go to the test's tmp directory unless SCREENSHOTS=1 (SCREENSHOTS=0: all of them do).
+(regenerate the README's set with SCREENSHOTS=1; otherwise screenshots go to the test's tmp directory).
 
 axe-core is the copy pinned with axe-playwright-python (axe.min.js inside the installed package, no network);
 every page a journey visits is checked and may have no serious or critical violation. It runs on the tablet
@@ -115,10 +115,11 @@ class Journey:
 
 
 def shots_dir(role: str, viewport: str, tmp_path: Path) -> Path:
-    """docs/screenshots/<role>/tablet (the README's set); the laptop ones too with SCREENSHOTS=1; everything
-    in the test's tmp directory with SCREENSHOTS=0."""
+    """With SCREENSHOTS=1 the tablet ones go to docs/screenshots/<role>/tablet (the README's set; SCREENSHOTS=all
+    adds the laptop ones); otherwise everything goes to the test's tmp directory, so a test run leaves the
+    checkout unchanged."""
     wanted = os.environ.get("SCREENSHOTS", "")
-    if wanted == "1" or (viewport == "tablet" and wanted != "0"):
+    if wanted == "all" or (viewport == "tablet" and wanted == "1"):
         return README_SHOTS / role / viewport
     return tmp_path / "screenshots" / role / viewport
 

@@ -215,9 +215,14 @@ def test_a_session_can_be_postponed_with_the_keyboard_alone(laptop, rq_worker, c
     page, session_id = laptop, calendar_group["session"]
     keys = Keyboard(page)
     keys.sign_in("tm.nw")
-    page.goto(f"/calendar?view=week&date=2026-06-01&scope=group-{calendar_group['group']}")
+    page.goto(f"/calendar?view=week&date=2026-05-25&scope=group-{calendar_group['group']}")
     assert keys.tab_through_page() > 10
     page.evaluate("() => window.scrollTo(0, 0)")
+    # To the next week: the calendar is redrawn and the focus stays on "Next week", ready to go on
+    keys.tab_to("#calendar-nav-3")  # Previous week, Today, Next week
+    page.keyboard.press("Enter")
+    page.locator("#calendar-title", has_text="Week of 1 to 7 June 2026").wait_for()
+    page.wait_for_function("() => document.activeElement && document.activeElement.textContent.trim() === 'Next week'")
     keys.tab_to(f"#session-{session_id} a.app-session__action")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/calendar/sessions/{session_id}/postpone")
