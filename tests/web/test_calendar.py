@@ -412,3 +412,33 @@ def test_a_reschedule_that_stopped_part_way_can_be_carried_on(browser, north, ru
     assert operation.status == "succeeded" and operation.done == 21
     assert starts(group)["7.1"] == datetime(2026, 12, 7, 10)
     assert db.session.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.action == "session.rescheduled")) == 21
+
+
+def test_the_region_month_runs_the_same_number_of_queries_for_one_group_or_four(app, world):  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    from app.extensions import db
+    from tests.conftest import Browser
+
+    counts = []
+    for groups in (1, 4):
+        region = world.region(f"Q{groups}", f"Region {groups}")
+        manager = world.user(region, "treatment_manager", f"tmq{groups}")
+        for n in range(groups):
+            people = tuple(world.referral(region) for _ in range(3 + 3 * n))
+            world.started(world.group(manager, f"Q{groups}-{n}", members=people), manager)
+        person = Browser(app, app.test_client())
+        person.sign_in(f"tmq{groups}")
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            response = person.get("/calendar?view=month&scope=region&date=2026-05-11")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert response.status_code == 200 and b"Understanding" in response.data
+        counts.append(len(seen))
+    assert counts[0] == counts[1]
