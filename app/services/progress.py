@@ -62,8 +62,8 @@ def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
     progress.percent = (100 * completed // total) if total else 0
     progress.complete = total > 0 and completed == total
-    recorded, attended, complied = db.session.execute(_outcome_counts().where(Attendee.referral_id == referral.id)
-                                                      ).one()[1:]
+    counted = db.session.execute(_outcome_counts().where(Attendee.referral_id == referral.id)).first()
+    recorded, attended, complied = counted[1:] if counted else (0, 0, 0)  # no outcome recorded yet: no row
     progress.outcomes_recorded, progress.outcomes_attended, progress.outcomes_complied = (
         int(recorded or 0), int(attended or 0), int(complied or 0))
     db.session.add(progress)

@@ -110,3 +110,17 @@ def test_sessions_keep_their_wall_clock_time_across_clock_changes(app, world, st
                                 starts_at=after_change, ends_at=after_change.replace(hour=11),
                                 module_role=None, staff_code="S1", team_code="T1", outcome_code="ATTC")
     assert payload["date"] == after_change.date().isoformat() and payload["startTime"] == "10:00"
+
+
+def test_saving_a_row_with_no_outcome_keeps_the_stored_counts_at_zero(app, world):  # type: ignore[no-untyped-def]
+    from app.models import ReferralProgress
+
+    region = world.region()
+    manager = world.user(region, "treatment_manager")
+    person = world.referral(region)
+    group = world.started(world.group(manager, members=(person,)), manager)
+    attendee = db.session.scalars(select(Attendee).join(Session).where(Session.group_id == group.id)).first()
+    attendance.record(manager, attendee, outcome=None, arrived_at=time(10, 5), seen_version=None)
+    db.session.commit()
+    stored = db.session.get(ReferralProgress, person.id)
+    assert (stored.outcomes_recorded, stored.outcomes_attended, stored.outcomes_complied) == (0, 0, 0)
