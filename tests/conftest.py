@@ -25,6 +25,8 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 BACKENDS = [b for b in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if b]
 REFERENCE_TABLES = {"programme_template", "module", "session_template", "bank_holiday", "alembic_version"}
 DATABASE_NAME = f"programme_delivery_test_{os.getpid()}"
+# A pinned service clock is shared with the processes tests start (RQ workers, web servers): see app/clock.py.
+os.environ.setdefault(clock.PIN_FILE_VARIABLE, f"/tmp/programme_delivery_clock_{os.getpid()}")
 
 
 def _database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:

@@ -6,7 +6,7 @@ touch-capable Chromium page at tablet size.
 `rq_worker` runs `python -m jobs.worker` (the production forking worker) against the test's database, Redis and
 queue, so jobs the browser starts really run in the background; extra settings for it come from the
 `worker_env` fixture (override it in a module, e.g. to slow a job down). The service clock (app.clock.freeze)
-is shared with the server thread but not with the worker process."""
+is shared with the server thread, the worker process (CLOCK_PIN_FILE, inherited) and the browser."""
 from __future__ import annotations
 
 import os
@@ -19,7 +19,14 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, chromium_page, live_server  # noqa: F401
+from tests.browser.live_server import (  # noqa: F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    chromium_page,
+    close_context,
+    live_server,
+    new_context,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,14 +88,14 @@ def touch_page(live_server: str):  # type: ignore[no-untyped-def]  # noqa: F811
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1024, "height": 768}, base_url=live_server,
-                                      has_touch=True)
+        context = new_context(browser, viewport={"width": 1024, "height": 768}, base_url=live_server,
+                              has_touch=True)
         page = context.new_page()
         page.set_default_timeout(20_000)
         try:
             yield page
         finally:
-            context.close()
+            close_context(context)
             browser.close()
 
 

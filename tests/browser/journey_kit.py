@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS
+from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, close_context, new_context
 
 ROOT = Path(__file__).resolve().parents[2]
 README_SHOTS = ROOT / "docs" / "screenshots"
@@ -136,12 +136,11 @@ def journey_page(live_server: str, viewport: str) -> Iterator[Any]:
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_server, accept_downloads=True, locale="en-GB",
-                                      timezone_id="Europe/London", **VIEWPORTS[viewport])
+        context = new_context(browser, base_url=live_server, accept_downloads=True, **VIEWPORTS[viewport])
         page = context.new_page()
         page.set_default_timeout(20_000)
         try:
             yield page
         finally:
-            context.close()
+            close_context(context)
             browser.close()

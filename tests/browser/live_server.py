@@ -6,20 +6,48 @@ Usage in a browser test module (fixtures defined here are imported, not discover
 
 `live_server` serves the test `app` (same database and Redis as the test, so rows the test writes are what the
 browser sees) from a background thread and yields its base URL. `chromium_page` is a Playwright page at
-1024×768 in Debian's Chromium. The service clock (app.clock.freeze) is shared with the server thread."""
+1024×768 in Debian's Chromium. The service clock (app.clock.freeze) is shared with the server thread, with the
+worker processes (CLOCK_PIN_FILE) and, through `new_context`, with the browser (Playwright's clock API): no
+browser test depends on the machine's date."""
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
 
 import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from app import clock
 from app.extensions import db
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A browser context (English, London time) whose clock is the service clock: Playwright's fake clock is
+    installed at the service's "now" and set again whenever a test moves the service clock (time then flows
+    on naturally from there). Close it with `close_context`."""
+    options.setdefault("locale", "en-GB")
+    options.setdefault("timezone_id", "Europe/London")
+    context = browser.new_context(**options)
+    context.clock.install(time=clock.now_aware())
+
+    def follow(at: datetime | None) -> None:
+        context.clock.set_system_time(clock.now_aware() if at is None else at.replace(tzinfo=clock.LONDON))
+
+    clock.on_freeze(follow)
+    context._follow_service_clock = follow  # noqa: SLF001 - forgotten in close_context
+    return context
+
+
+def close_context(context: Any) -> None:
+    clock.forget_listener(getattr(context, "_follow_service_clock", None))  # type: ignore[arg-type]
+    context.close()
 
 
 @pytest.fixture
@@ -41,11 +69,11 @@ def chromium_page(live_server: str):  # type: ignore[no-untyped-def]
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1024, "height": 768}, base_url=live_server)
+        context = new_context(browser, viewport={"width": 1024, "height": 768}, base_url=live_server)
         page = context.new_page()
         page.set_default_timeout(15_000)
         try:
             yield page
         finally:
-            context.close()
+            close_context(context)
             browser.close()

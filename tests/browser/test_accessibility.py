@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Attendance, Attendee, Operation, Session
 from app.services import attendance
 from tests.browser.journey_kit import VIEWPORTS, axe_violations
-from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: F401
+from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, close_context, live_server, new_context  # noqa: F401
 from tests.web.test_calendar import session_of
 
 pytestmark = pytest.mark.browser
@@ -41,14 +41,13 @@ def laptop(live_server: str):  # type: ignore[no-untyped-def]  # noqa: F811
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=live_server, locale="en-GB", timezone_id="Europe/London",
-                                      **VIEWPORTS["laptop"])
+        context = new_context(browser, base_url=live_server, **VIEWPORTS["laptop"])
         page = context.new_page()
         page.set_default_timeout(20_000)
         try:
             yield page
         finally:
-            context.close()
+            close_context(context)
             browser.close()
 
 

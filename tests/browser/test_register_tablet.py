@@ -10,6 +10,7 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import Attendance, AttendanceHistory, Session
+from tests.browser.live_server import close_context, new_context
 
 pytestmark = pytest.mark.browser
 
@@ -92,7 +93,8 @@ def test_a_facilitator_records_a_whole_register_by_tapping(live_server, touch_pa
 
 def test_two_people_editing_one_row_see_both_versions_and_choose(live_server, touch_page, register):  # type: ignore[no-untyped-def]
     tablet = touch_page
-    laptop = tablet.context.browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server).new_page()
+    laptop_context = new_context(tablet.context.browser, viewport={"width": 1280, "height": 800}, base_url=live_server)
+    laptop = laptop_context.new_page()
     _sign_in(tablet, "fac.lead")
     _sign_in(laptop, "tm.nw")
     tablet.goto(f"/sessions/{register}")
@@ -114,7 +116,7 @@ def test_two_people_editing_one_row_see_both_versions_and_choose(live_server, to
     tablet.wait_for_selector(f"#{row} button[value=ATTC][aria-pressed=true]")
     assert _read(select(Attendance.outcome, Attendance.notes, Attendance.version)) == [
         ("ATTC", "Arrived late, stayed to the end", 2)]
-    laptop.context.close()
+    close_context(laptop_context)
 
 
 def test_a_tap_after_being_signed_out_is_not_lost_silently(live_server, touch_page, register):  # type: ignore[no-untyped-def]
