@@ -1,0 +1,220 @@
+"""The stored plan and applying it: an Operation with one OperationStep per session that moves, stored in one
+transaction; the job applies the steps one by one, each in its own transaction that moves the session, marks
+the step applied, writes the audit event and the nDelius outbox rows. A step already applied is never applied
+again, so a job killed at any point and run again ends exactly where an uninterrupted run would (RELIABILITY
+J2, J4)."""
+from __future__ import annotations
+
+import time as time_module
+from collections.abc import Sequence
+from datetime import datetime
+
+from redis import Redis
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.extensions import db
+from app.models import NDeliusAppointment, Operation, OperationStep, Session, User
+from app.models.base import utcnow
+from app.services import audit, operations, outbox
+from app.services.errors import ServiceError
+from app.services.reschedule.plan import (
+    ACTIVE,
+    IN_PROGRESS,
+    RESCHEDULE_KINDS,
+    STALLED_AFTER,
+    Plan,
+    RescheduleInProgress,
+    programme_end,
+)
+from app.services.reschedule.wording import day_label
+
+
+def store_plan(actor: User, plan: Plan) -> Operation:
+    operation = Operation(
+        kind=plan.kind, user_id=actor.id, region_id=plan.group.region_id, group_id=plan.group.id,
+        status="queued", done=0, total=len(plan.moves), message="Waiting to start",
+        result={"headline": plan.headline, "ends_after": plan.ends_after.isoformat() if plan.ends_after else None},
+    )
+    db.session.add(operation)
+    try:
+        db.session.flush()
+    except IntegrityError:  # another request won the race (uq_operation_one_reschedule)
+        db.session.rollback()
+        raise RescheduleInProgress(IN_PROGRESS) from None
+    for position, move in enumerate(sorted(plan.moves, key=lambda m: (m.new_starts_at, m.session.id))):
+        db.session.add(OperationStep(operation_id=operation.id, position=position, payload={
+            "session_id": move.session.id,
+            "old_starts_at": move.old_starts_at.isoformat(), "old_ends_at": move.old_ends_at.isoformat(),
+            "new_starts_at": move.new_starts_at.isoformat(), "new_ends_at": move.new_ends_at.isoformat(),
+        }))
+    db.session.commit()
+    return operation
+
+
+def apply_plan(operation_id: int, redis: Redis | None = None, *, step_delay: float = 0.0) -> None:
+    """The job body: apply every step not yet applied, each in its own transaction, then finish. Safe to run
+    again after a crash at any point, and safe to run twice at once (each step locks the operation row)."""
+    operation = db.session.get(Operation, operation_id)
+    if operation is None or operation.finished or operation.kind not in RESCHEDULE_KINDS:
+        return
+    if operation.status != "running":
+        operation.status = "running"
+        operation.message = "Moving sessions"
+        operation.error = None
+        db.session.commit()
+    while True:
+        applied = apply_next_step(operation_id, redis)
+        if applied is None:
+            if _finish(operation_id):
+                return
+            continue
+        if step_delay:
+            time_module.sleep(step_delay)
+
+
+def apply_next_step(operation_id: int, redis: Redis | None = None) -> OperationStep | None:
+    """Apply the first step not yet applied, in one transaction; None when every step has been applied."""
+    operation = db.session.scalars(
+        select(Operation).where(Operation.id == operation_id).with_for_update()
+    ).one()
+    step = db.session.scalar(
+        select(OperationStep).where(OperationStep.operation_id == operation_id,
+                                    OperationStep.applied_at.is_(None))
+        .order_by(OperationStep.position).limit(1)
+    )
+    if step is None:
+        db.session.rollback()
+        return None
+    payload = step.payload
+    session = db.session.get(Session, payload["session_id"])
+    actor = db.session.get(User, operation.user_id) if operation.user_id else None
+    if session is None or session.status == "cancelled":
+        step.payload = {**payload, "skipped": "cancelled" if session else "deleted"}
+    else:
+        before = {"starts_at": session.starts_at.isoformat(), "ends_at": session.ends_at.isoformat()}
+        session.starts_at = datetime.fromisoformat(payload["new_starts_at"])
+        session.ends_at = datetime.fromisoformat(payload["new_ends_at"])
+        audit.record(actor, "session.rescheduled", session, group_id=session.group_id, before=before, after={
+            "starts_at": payload["new_starts_at"], "ends_at": payload["new_ends_at"], "operation_id": operation_id,
+        })
+        for appointment in _appointments(session):
+            outbox.appointment_changed(appointment)
+    step.applied_at = utcnow()
+    operation.done = db.session.scalar(
+        select(func.count(OperationStep.id)).where(OperationStep.operation_id == operation_id,
+                                                   OperationStep.applied_at.is_not(None))
+    ) or 0
+    operation.message = f"Moved {operation.done} of {operation.total} sessions"
+    progress = (operation.done, operation.total, operation.message)
+    db.session.commit()
+    operations.report_live(redis, operation, *progress)
+    db.session.rollback()  # end the read that refreshed `operation`: no lock is held between steps (SQLite)
+    return step
+
+
+def _appointments(session: Session) -> list[NDeliusAppointment]:
+    attendee_ids = [a.id for a in session.attendees]
+    if not attendee_ids:
+        return []
+    return list(db.session.scalars(
+        select(NDeliusAppointment).where(NDeliusAppointment.attendee_id.in_(attendee_ids),
+                                         NDeliusAppointment.sync_state != "deleted")
+        .order_by(NDeliusAppointment.id)
+    ))
+
+
+def _finish(operation_id: int) -> bool:
+    operation = db.session.scalars(
+        select(Operation).where(Operation.id == operation_id).with_for_update()
+    ).one()
+    if operation.finished:
+        db.session.rollback()
+        return True
+    pending = db.session.scalar(
+        select(func.count(OperationStep.id)).where(OperationStep.operation_id == operation_id,
+                                                   OperationStep.applied_at.is_(None))
+    )
+    if pending:
+        db.session.rollback()
+        return False
+    rows = db.session.scalars(
+        select(Session).where(Session.group_id == operation.group_id, Session.kind == "scheduled",
+                              Session.status != "cancelled")
+    ).all()
+    end = programme_end(rows, {})
+    operation.status = "succeeded"
+    operation.done = operation.total
+    moved = "1 session" if operation.total == 1 else f"{operation.total} sessions"
+    operation.message = f"Moved {moved}." + (f" The programme now ends {day_label(end)}." if end else "")
+    operation.result = {**(operation.result or {}), "ends_after": end.isoformat() if end else None}
+    db.session.commit()
+    return True
+
+
+def stopped(operation_id: int, error: str) -> None:
+    """The job gave up (no retries left): say so; the applied steps stay and the rest can be resumed."""
+    operations.fail(operation_id, error)
+
+
+def resumable(operation: Operation) -> bool:
+    """A reschedule that failed, or whose worker was lost part-way, can be run again from where it stopped."""
+    if operation.kind not in RESCHEDULE_KINDS or operation.status == "succeeded":
+        return False
+    if operation.status == "failed":
+        return True
+    updated = operation.updated_at or operation.created_at
+    return utcnow() - updated > STALLED_AFTER
+
+
+def resume(actor: User, operation: Operation) -> Operation:
+    """Mark the reschedule queued again (the caller enqueues a fresh job). Refused when another reschedule of
+    the group has started since."""
+    if not resumable(operation):
+        raise ServiceError("This reschedule is still running or has finished.")
+    operation.status = "queued"
+    operation.error = None
+    operation.message = "Waiting to carry on"
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise RescheduleInProgress(IN_PROGRESS) from None
+    audit.record(actor, "operation.resumed", operation, group_id=operation.group_id)
+    db.session.commit()
+    return operation
+
+
+def carry_on(operation_id: int, redis: Redis | None = None) -> Operation:
+    """Apply what is left of a reschedule here and now (`flask schedule resume`): after a worker died, or after
+    the job gave up. Steps already applied are not applied again."""
+    operation = db.session.get(Operation, operation_id)
+    if operation is None or operation.kind not in RESCHEDULE_KINDS:
+        raise ServiceError(f"There is no reschedule {operation_id}.")
+    if operation.status == "failed":
+        operation.status = "queued"
+        operation.error = None
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            raise RescheduleInProgress(IN_PROGRESS) from None
+    apply_plan(operation_id, redis)
+    return db.session.get(Operation, operation_id)  # type: ignore[return-value]
+
+
+def latest_reschedules(group_ids: Sequence[int], since: datetime) -> list[Operation]:
+    """The most recent reschedule of each group that is still running, has stalled or failed (for the calendar
+    page), newest first."""
+    if not group_ids:
+        return []
+    latest = (
+        select(func.max(Operation.id)).where(Operation.group_id.in_(group_ids),
+                                             Operation.kind.in_(RESCHEDULE_KINDS))
+        .group_by(Operation.group_id)
+    )
+    return list(db.session.scalars(
+        select(Operation).where(Operation.id.in_(latest), Operation.status != "succeeded",
+                                (Operation.status.in_(ACTIVE)) | (Operation.updated_at >= since))
+        .order_by(Operation.id.desc())
+    ))

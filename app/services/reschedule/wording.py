@@ -1,0 +1,55 @@
+"""The words of a reschedule: the preview's headline and the dates in it."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from app.models.group import DAY_NAMES
+
+if TYPE_CHECKING:
+    from app.services.reschedule.plan import Plan
+
+
+def day_label(day: date) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def when_label(moment: datetime) -> str:
+    return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M}"
+
+
+def _sessions(count: int, what: str = "session") -> str:
+    return f"{count} {what}" if count == 1 else f"{count} {what}s"
+
+
+def _ends(plan: Plan) -> str:
+    if plan.ends_after is None:
+        return ""
+    verb = "still ends" if plan.ends_after == plan.ends_before else "now ends"
+    return f"; programme {verb} {day_label(plan.ends_after)}"
+
+
+def headline(plan: Plan) -> str:
+    if plan.kind == "reslot":
+        slots = ", ".join(f"{DAY_NAMES[s.weekday]} {s.start:%H:%M}" for s in plan.slots)
+        start = f" from {day_label(plan.start_date)}" if plan.start_date else ""
+        moving = f"move {_sessions(len(plan.moves))}" if plan.moves else "no sessions need to move"
+        return f"Change days and times to {slots}{start} and {moving}{_ends(plan)}"
+    target = plan.target
+    assert target is not None and plan.moves
+    first = plan.moves[0]
+    at = f" at {first.new_starts_at:%H:%M}" if first.new_starts_at.time() != first.old_starts_at.time() else ""
+    to = f"{first.new_starts_at:%a} {day_label(first.new_starts_at.date())}{at}"
+    verb = "Postpone" if first.new_starts_at > first.old_starts_at else "Move"
+    name = target.session_template.name
+    if not plan.cascade:
+        return f"{verb} only {name} to {to}{_ends(plan)}"
+    one_to_ones = [m for m in plan.others if m.session.kind == "one_to_one"]
+    later = [m for m in plan.others if m.session.kind != "one_to_one"]
+    parts = []
+    if later:
+        parts.append(_sessions(len(later), "later session"))
+    if one_to_ones:
+        parts.append(_sessions(len(one_to_ones), "booked one-to-one"))
+    moving = f" and move {' and '.join(parts)}" if parts else "; no later sessions need to move"
+    return f"{verb} {name} to {to}{moving}{_ends(plan)}"
