@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(PY) scripts/run.py
 
 ## test: install what tests need (Chromium included) and run the whole suite on PostgreSQL and SQLite
-test: $(STAMP)
+test: $(STAMP) lint
 	scripts/ensure-test-services.sh
 	scripts/security-checks.sh
 	$(PY) -m pytest
@@ -25,8 +25,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not browser" -x
 
+## lint: ruff on all our code, mypy --strict on the pure scheduling core (part of `make test`)
 lint: $(STAMP)
-	$(PY) -m pip install --quiet ruff mypy
 	$(VENV)/bin/ruff check app jobs tests
 	$(VENV)/bin/mypy --strict app/scheduling
 

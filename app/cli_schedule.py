@@ -13,7 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.integrations.bank_holidays import parse_govuk, snapshot_path
 from app.scheduling import (
-    ExistingSession, ProgrammeSpec, ScheduleRefused, Slot, apply_moves, generate, parse_slot, postpone,
+    ExistingSession,
+    ProgrammeSpec,
+    ScheduleRefused,
+    Slot,
+    apply_moves,
+    generate,
+    parse_slot,
+    postpone,
     regenerate_future,
 )
 from app.services.bank_holidays import DIVISION, holiday_dates, with_fallback

@@ -49,7 +49,7 @@ def freeze(at: datetime | None) -> None:
             partial = pin.with_name(pin.name + ".partial")
             partial.write_text(at.isoformat())
             partial.replace(pin)  # atomic: a reader sees the old time or the new one, never half a line
-    for listener in list(_listeners):
+    for listener in list(_listeners):  # noqa: PERF101 (a listener may unsubscribe itself meanwhile)
         listener(at)
 
 

@@ -11,7 +11,14 @@ from werkzeug.security import generate_password_hash
 from app import clock
 from app.extensions import db
 from app.models import (
-    Attendee, Facilitator, Group, Membership, Operation, Referral, Region, Session, User,
+    Attendee,
+    Facilitator,
+    Membership,
+    Operation,
+    Referral,
+    Region,
+    Session,
+    User,
 )
 from app.scheduling import Slot
 from app.services import attendance, groups

@@ -8,15 +8,27 @@ from __future__ import annotations
 import random
 import time as clock_time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import func, select, text
 
 from app import clock
 from app.extensions import db
 from app.models import (
-    Attendance, Attendee, Facilitator, Group, GroupFacilitator, GroupSlot, Membership, Referral,
-    ReferralProgress, Region, Session, SessionFacilitator, TemplateCompletion, User,
+    Attendance,
+    Attendee,
+    Facilitator,
+    Group,
+    GroupFacilitator,
+    GroupSlot,
+    Membership,
+    Referral,
+    ReferralProgress,
+    Region,
+    Session,
+    SessionFacilitator,
+    TemplateCompletion,
+    User,
 )
 from app.scheduling import Slot, generate
 from app.services.bank_holidays import holiday_dates

@@ -9,7 +9,15 @@ from sqlalchemy.orm import selectinload
 
 from app.extensions import db
 from app.models import (
-    Attendee, Group, GroupFacilitator, Membership, Operation, Session, SessionFacilitator, SessionTemplate, User,
+    Attendee,
+    Group,
+    GroupFacilitator,
+    Membership,
+    Operation,
+    Session,
+    SessionFacilitator,
+    SessionTemplate,
+    User,
 )
 from app.models.base import utcnow
 from app.scheduling import Slot, generate

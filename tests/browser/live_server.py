@@ -41,7 +41,7 @@ def new_context(browser: Any, **options: Any) -> Any:
         context.clock.set_system_time(clock.now_aware() if at is None else at.replace(tzinfo=clock.LONDON))
 
     clock.on_freeze(follow)
-    context._follow_service_clock = follow  # noqa: SLF001 - forgotten in close_context
+    context._follow_service_clock = follow
     return context
 
 

@@ -8,7 +8,13 @@ from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import (
-    Attendee, AuditEvent, Membership, OutboxItem, Referral, Session, SessionFacilitator,
+    Attendee,
+    AuditEvent,
+    Membership,
+    OutboxItem,
+    Referral,
+    Session,
+    SessionFacilitator,
 )
 from app.scheduling import Slot
 from app.services.bank_holidays import holiday_dates

@@ -8,7 +8,6 @@ from tests.conftest import Browser
 from tests.web.regions import ROLES, build_region, fill
 
 
-
 def _endpoints(app):  # type: ignore[no-untyped-def]
     return {rule.endpoint: rule for rule in app.url_map.iter_rules()}
 
@@ -34,7 +33,7 @@ def region_world(world):  # type: ignore[no-untyped-def]
 
 
 def test_every_cell_of_the_matrix_is_enforced(app, region_world):  # type: ignore[no-untyped-def]
-    users, ids = region_world
+    _users, ids = region_world
     rules = _endpoints(app)
     failures = []
     anonymous = app.test_client()

@@ -431,7 +431,7 @@ def test_the_region_month_runs_the_same_number_of_queries_for_one_group_or_four(
         person.sign_in(f"tmq{groups}")
         seen: list[str] = []
 
-        def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        def count(conn, cursor, statement, parameters, context, executemany, seen=seen):  # type: ignore[no-untyped-def]
             seen.append(statement)
 
         event.listen(db.engine, "before_cursor_execute", count)

@@ -21,7 +21,7 @@ NASTY = st.one_of(
                      "x" * 5000, "\x00", "2026-03-23", "10:00", "12"]),
     st.integers(min_value=-(2**63), max_value=2**63).map(str),
 )
-LEAKS = re.compile(rb"Traceback|sqlalchemy|psycopg|sqlite3|IntegrityError|File \"/", re.I)
+LEAKS = re.compile(rb"Traceback|sqlalchemy|psycopg|sqlite3|IntegrityError|File \"/", re.IGNORECASE)
 
 
 def _fingerprint():  # type: ignore[no-untyped-def]

@@ -7,9 +7,9 @@ from app.web.permissions import MATRIX
 from tests.conftest import Browser
 from tests.web.regions import build_region, fill
 
-INLINE_HANDLER = re.compile(rb"<[^>]+\son[a-z]+\s*=", re.I)
-STYLE_ATTRIBUTE = re.compile(rb"<[^>]+\sstyle\s*=", re.I)
-SCRIPT_TAG = re.compile(rb"<script\b([^>]*)>", re.I)
+INLINE_HANDLER = re.compile(rb"<[^>]+\son[a-z]+\s*=", re.IGNORECASE)
+STYLE_ATTRIBUTE = re.compile(rb"<[^>]+\sstyle\s*=", re.IGNORECASE)
+SCRIPT_TAG = re.compile(rb"<script\b([^>]*)>", re.IGNORECASE)
 
 
 def _check(url, response, problems):  # type: ignore[no-untyped-def]

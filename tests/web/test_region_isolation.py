@@ -18,7 +18,7 @@ def _fingerprint():  # type: ignore[no-untyped-def]
 
 def test_region_b_can_neither_read_nor_change_region_a(app, world):  # type: ignore[no-untyped-def]
     _, a_ids = build_region(world, "AAA", SENTINEL)
-    b_users, b_ids = build_region(world, "BBB", "Bristol")
+    _b_users, b_ids = build_region(world, "BBB", "Bristol")
     rules = {rule.endpoint: rule for rule in app.url_map.iter_rules()}
     before = _fingerprint()
     leaks, crawled = [], 0

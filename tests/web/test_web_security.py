@@ -21,7 +21,7 @@ def _fingerprint():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def signed_in(app, world):  # type: ignore[no-untyped-def]
-    users, ids = build_region(world, "NW", "North")
+    _users, ids = build_region(world, "NW", "North")
     person = Browser(app, app.test_client())
     person.sign_in("treatment_manager.nw")
     return person, ids

@@ -84,10 +84,10 @@ def _field_error(form: GroupForm, exc: ServiceError) -> None:
 @roles(*EVERYONE)
 def show(group_id: int):  # type: ignore[no-untyped-def]
     group = group_service.get_group(current_user, group_id) or abort(404)
-    context = dict(
-        group=group, sessions=schedule_service.schedule_rows(group),
-        operation=schedule_service.latest_operation(group.id, ("generate",)), day_names=DAY_NAMES,
-    )
+    context = {
+        "group": group, "sessions": schedule_service.schedule_rows(group),
+        "operation": schedule_service.latest_operation(group.id, ("generate",)), "day_names": DAY_NAMES,
+    }
     if is_htmx():
         return render_block("groups/show.html", "schedule", **context)
     return render_template("groups/show.html", **context)

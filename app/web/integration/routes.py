@@ -41,10 +41,11 @@ def _circuit() -> tuple[str, int]:
 @roles(*MANAGERS)
 def index():  # type: ignore[no-untyped-def]
     circuit, circuit_retry_in = _circuit()
-    context = dict(
-        backlog=ndelius_status.backlog(current_user), circuit=circuit, circuit_retry_in=circuit_retry_in,
-        circuit_closed=CLOSED, last_run=ndelius_status.last_reconciliation(), when=_when, fields=FIELDS,
-    )
+    context = {
+        "backlog": ndelius_status.backlog(current_user), "circuit": circuit,
+        "circuit_retry_in": circuit_retry_in, "circuit_closed": CLOSED,
+        "last_run": ndelius_status.last_reconciliation(), "when": _when, "fields": FIELDS,
+    }
     if is_htmx():
         return render_block("integration/index.html", "summary", **context)
     context.update(
