@@ -40,12 +40,8 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.session import OUTCOMES
-from app.services.ndelius_sync import (
-    NeedsPerson,
-    appointment_payload,
-    breaker_from_config,
-    client_from_config,
-)
+from app.services.ndelius_plan import NeedsPerson, appointment_payload
+from app.services.ndelius_sync import breaker_from_config, client_from_config
 
 log = logging.getLogger(__name__)
 SOURCE = "nDelius appointments search"

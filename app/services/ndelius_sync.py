@@ -27,53 +27,28 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import joinedload, selectinload
 
-from app import clock
 from app.extensions import db
 from app.integrations.circuit_breaker import OPEN, RedisCircuitBreaker
-from app.integrations.errors import (
-    AmbiguousResult,
-    ClashError,
-    NDeliusError,
-    NotFoundError,
-    PermanentError,
-    TransientError,
-)
-from app.integrations.ndelius import NDeliusClient, backoff_delay, build_appointment, local_schedule
-from app.models import (
-    Attendee,
-    Group,
-    GroupFacilitator,
-    NDeliusAppointment,
-    OutboxItem,
-    Session,
-    SessionFacilitator,
-    SessionTemplate,
-)
+from app.integrations.ndelius import NDeliusClient
+from app.models import NDeliusAppointment, OutboxItem
 from app.models.base import utcnow
-from app.services import audit
+from app.services.ndelius_finish import finish
+from app.services.ndelius_plan import plan
+from app.services.ndelius_send import send
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 LEASE = timedelta(minutes=5)
-SCHEDULE_FIELDS = ("date", "startTime", "endTime", "staff", "team", "location", "outcome")
-PAST_WITHOUT_OUTCOME = ("The session has happened: record attendance so nDelius gets an outcome "
-                        "(it does not take an appointment in the past without one)")
-
-
-class NeedsPerson(Exception):
-    """We cannot send this change until someone acts (record attendance, fix a code...)."""
 
 
 @dataclass
@@ -120,28 +95,6 @@ class Relay:
 
     def call(self, fn: Callable[[], T]) -> T:
         return self.breaker.call(fn) if self.breaker is not None else fn()
-
-
-@dataclass
-class Attempt:
-    """One pass at one appointment: what to send, and then what happened."""
-
-    appointment_id: int
-    reference: str
-    row_ids: list[int]
-    remote: str
-    wanted: bool
-    payload: dict[str, Any] | None = None
-    notes: str | None = None  # notes to send (changed since last sent)
-    current_notes: str | None = None
-    past_without_outcome: bool = False
-    search_dates: list[str] = field(default_factory=list)
-    write: str | None = None  # "create" | "update" once decided
-    remote_before_write: str | None = None
-    notes_sent: bool = False
-    outcome: str = "retry"  # created | updated | deleted | unchanged | retry | attention
-    error: str | None = None
-    retry_after: float | None = None
 
 
 # --- wiring ---------------------------------------------------------------------------------------------------
@@ -267,268 +220,3 @@ def next_attempt_at() -> datetime | None:
     """When the earliest pending row falls due (None: nothing pending)."""
     return db.session.scalar(select(func.min(OutboxItem.next_attempt_at)).where(OutboxItem.status == "pending"))
 
-
-# --- planning (one transaction per batch) ---------------------------------------------------------------------
-
-
-def _with_everything():  # type: ignore[no-untyped-def]
-    return joinedload(NDeliusAppointment.attendee).options(
-        joinedload(Attendee.attendance), joinedload(Attendee.referral),
-        joinedload(Attendee.session).options(
-            selectinload(Session.facilitators).joinedload(SessionFacilitator.facilitator),
-            joinedload(Session.session_template).joinedload(SessionTemplate.module),
-            joinedload(Session.group).selectinload(Group.facilitators).joinedload(GroupFacilitator.facilitator)))
-
-
-def plan(relay: Relay, appointment_ids: list[int]) -> list[Attempt]:
-    """What to send for each claimed appointment, as our records stand now. Creates (and updates carrying
-    notes) are committed as "uncertain" before they go out: the recovery point for a lost answer."""
-    appointments = db.session.scalars(
-        select(NDeliusAppointment).where(NDeliusAppointment.id.in_(appointment_ids),
-                                         NDeliusAppointment.claimed_by == relay.token)
-        .options(_with_everything())).unique().all()
-    rows: dict[int, list[OutboxItem]] = defaultdict(list)
-    for row in db.session.scalars(select(OutboxItem).where(
-            OutboxItem.appointment_id.in_(appointment_ids), OutboxItem.status == "pending").order_by(OutboxItem.id)):
-        rows[row.appointment_id].append(row)
-    now_local = clock.now_local()
-    attempts = [_plan_one(appointment, rows[appointment.id], now_local)
-                for appointment in appointments if rows[appointment.id]]
-    db.session.commit()
-    return attempts
-
-
-def _plan_one(appointment: NDeliusAppointment, rows: list[OutboxItem], now_local: datetime) -> Attempt:
-    attendee = appointment.attendee
-    session = attendee.session
-    attempt = Attempt(
-        appointment_id=appointment.id, reference=str(appointment.reference), row_ids=[r.id for r in rows],
-        remote=appointment.remote_state,
-        wanted=(rows[-1].action != "delete" and session.status != "cancelled"
-                and getattr(attendee, "removed_at", None) is None),
-    )
-    if appointment.last_sent and appointment.last_sent.get("date"):
-        attempt.search_dates.append(appointment.last_sent["date"])
-    if not attempt.wanted:
-        return attempt
-    try:
-        attempt.payload = appointment_payload(appointment)
-    except NeedsPerson as exc:
-        attempt.outcome, attempt.error = "attention", str(exc)
-        return attempt
-    notes = (attendee.attendance.notes or "").strip() if attendee.attendance else ""
-    attempt.current_notes = notes or None
-    if notes and notes != (appointment.last_sent_notes or ""):
-        attempt.notes = notes
-    attempt.past_without_outcome = session.starts_at < now_local and "outcome" not in attempt.payload
-    attempt.search_dates.append(attempt.payload["date"])
-    if attempt.remote in ("absent", "deleted"):
-        if attempt.past_without_outcome:
-            attempt.outcome, attempt.error = "attention", PAST_WITHOUT_OUTCOME
-        else:
-            _write_ahead(attempt, "create")
-    elif attempt.remote == "present":
-        if attempt.notes:
-            _write_ahead(attempt, "update")  # notes are appended: never send them twice blindly
-        else:
-            attempt.write = "update"
-    if attempt.write is not None and attempt.remote == "uncertain":
-        appointment.remote_state, appointment.last_sent = "uncertain", _with_notes(attempt)
-    return attempt
-
-
-def appointment_payload(appointment: NDeliusAppointment) -> dict[str, Any]:
-    """The create item for the appointment as our records stand now (no notes: see ``plan``)."""
-    attendee = appointment.attendee
-    session: Session = attendee.session
-    referral = attendee.referral
-    lead = session.lead_facilitator or session.group.lead_facilitator
-    if lead is None:
-        raise NeedsPerson("The session has no lead facilitator: nDelius needs a staff member for the appointment")
-    attendance = attendee.attendance
-    try:
-        return build_appointment(
-            reference_uuid=appointment.reference, requirement_id=referral.requirement_id,
-            licence_condition_id=referral.licence_condition_id, starts_at=session.starts_at,
-            ends_at=session.ends_at, module_role=session.session_template.module.role,
-            staff_code=lead.staff_code, team_code=lead.team_code, location_code=session.group.location_code,
-            outcome_code=attendance.outcome if attendance else None,
-        )
-    except ValueError as exc:
-        raise NeedsPerson(f"Cannot be sent to nDelius: {exc}") from exc
-
-
-def _write_ahead(attempt: Attempt, write: str) -> None:
-    attempt.write, attempt.remote_before_write, attempt.remote = write, attempt.remote, "uncertain"
-
-
-def _with_notes(attempt: Attempt) -> dict[str, Any]:
-    payload = dict(attempt.payload or {})
-    if attempt.notes:
-        payload["notes"] = attempt.notes
-    return payload
-
-
-# --- sending (worker threads: HTTP only, no database) ---------------------------------------------------------
-
-
-def send(relay: Relay, attempt: Attempt) -> None:
-    """Make the calls for one appointment; the outcome and what was learnt are left on the attempt."""
-    try:
-        attempt.outcome = _send(relay, attempt)
-    except NeedsPerson as exc:
-        attempt.outcome, attempt.error = "attention", str(exc)
-    except TransientError as exc:
-        if not isinstance(exc, AmbiguousResult) and attempt.remote_before_write is not None:
-            attempt.remote = attempt.remote_before_write  # nothing reached nDelius
-        attempt.outcome, attempt.error, attempt.retry_after = "retry", str(exc), exc.retry_after
-    except PermanentError as exc:
-        if attempt.remote_before_write is not None:
-            attempt.remote = attempt.remote_before_write  # refused: nothing was applied
-        if isinstance(exc, NotFoundError) and attempt.wanted and attempt.write == "update":
-            attempt.remote = "uncertain"  # nDelius does not know it (any more): look before sending again
-        attempt.outcome, attempt.error = "attention", _refusal(exc)
-    except NDeliusError as exc:  # an answer we could not read: try again later
-        attempt.outcome, attempt.error = "retry", str(exc)
-    except Exception as exc:  # a bug must not stop the batch nor lose the others' results
-        log.exception("ndelius relay failed on appointment %s", attempt.appointment_id)
-        attempt.outcome, attempt.error = "retry", f"internal error ({type(exc).__name__}); will retry"
-
-
-def _send(relay: Relay, attempt: Attempt) -> str:
-    client, reference = relay.client, attempt.reference
-    if not attempt.wanted:
-        if attempt.remote in ("absent", "deleted"):
-            return "unchanged"  # never created, or already deleted: nothing to send
-        try:
-            relay.call(lambda: client.delete([reference]))
-        except NotFoundError:
-            pass  # nDelius does not have it: that is what we wanted
-        attempt.remote = "deleted"
-        return "deleted"
-
-    if attempt.write is None:
-        # "uncertain": a write's answer was lost (or its relay died). Look before sending anything again; the
-        # record stays "uncertain" until the answer is in, so a crash here leads to another look.
-        payload = attempt.payload or {}
-        found = relay.call(lambda: client.find(
-            reference, requirement_id=payload.get("requirementId"),
-            licence_condition_id=payload.get("licenceConditionId"), from_date=min(attempt.search_dates),
-            to_date=max(attempt.search_dates)))
-        if found is None:
-            if attempt.past_without_outcome:
-                attempt.remote = "absent"
-                raise NeedsPerson(PAST_WITHOUT_OUTCOME)
-            attempt.remote_before_write, attempt.write = "absent", "create"
-        else:
-            attempt.remote = "present"
-            if attempt.notes and (found.get("notes") or "").endswith(attempt.notes):
-                attempt.notes_sent, attempt.notes = True, None  # the lost write had delivered them
-            if attempt.notes is None and _same_schedule(found, payload):
-                return "unchanged"
-            attempt.remote_before_write, attempt.write = "present", "update"
-        attempt.remote = "uncertain"
-
-    payload = _with_notes(attempt)
-    if attempt.write == "create":
-        relay.call(lambda: client.create([payload]))
-    else:
-        relay.call(lambda: client.update([payload]))
-    attempt.remote, attempt.notes_sent = "present", attempt.notes_sent or bool(attempt.notes)
-    return "created" if attempt.write == "create" else "updated"
-
-
-# --- writing back ---------------------------------------------------------------------------------------------
-
-
-def finish(relay: Relay, claimed: list[int], attempts: list[Attempt]) -> None:
-    """Write what happened (rows done / back in the queue / needing attention) and release every lease."""
-    now = relay.now()
-    by_id = {a.appointment_id: a for a in attempts}
-    appointments = {a.id: a for a in db.session.scalars(
-        select(NDeliusAppointment).where(NDeliusAppointment.id.in_(claimed)).options(
-            joinedload(NDeliusAppointment.attendee).joinedload(Attendee.session)))}
-    rows = {r.id: r for r in db.session.scalars(select(OutboxItem).where(
-        OutboxItem.id.in_([i for a in attempts for i in a.row_ids])))} if attempts else {}
-    others: dict[int, list[OutboxItem]] = defaultdict(list)  # rows this batch did not plan for
-    for row in db.session.scalars(select(OutboxItem).where(
-            OutboxItem.appointment_id.in_(claimed), OutboxItem.status.in_(("pending", "needs_attention")))):
-        if row.id not in rows:
-            others[row.appointment_id].append(row)
-    for appointment_id, appointment in appointments.items():
-        if appointment.claimed_by == relay.token:
-            appointment.claimed_by, appointment.claimed_until = None, None
-        attempt = by_id.get(appointment_id)
-        if attempt is not None:
-            _finish_one(relay, appointment, attempt, [rows[i] for i in attempt.row_ids if i in rows],
-                        others[appointment_id], now)
-    db.session.commit()
-
-
-def _finish_one(relay: Relay, appointment: NDeliusAppointment, attempt: Attempt, rows: list[OutboxItem],
-                others: list[OutboxItem], now: datetime) -> None:
-    appointment.remote_state = attempt.remote
-    if attempt.outcome == "retry":
-        for row in rows:
-            row.attempts += 1
-            delay = backoff_delay(row.attempts - 1, base=relay.retry_base, cap=relay.retry_cap)
-            row.next_attempt_at = now + timedelta(seconds=max(delay, attempt.retry_after or 0))
-            row.last_error = attempt.error
-        appointment.last_error = attempt.error
-        return
-    if attempt.outcome == "attention":
-        for row in rows:
-            row.status, row.last_error, row.processed_at = "needs_attention", attempt.error, now
-        appointment.sync_state, appointment.last_error = "needs_attention", attempt.error
-        audit.record(None, "ndelius.needs_attention", appointment, group_id=appointment.attendee.session.group_id,
-                     after={"reason": attempt.error, "actions": sorted({r.action for r in rows})})
-        return
-    newest = max(attempt.row_ids)
-    for row in rows:
-        row.status, row.last_error, row.processed_at = "done", None, now
-    for row in others:  # earlier refusals are superseded: the appointment as it stands now was accepted
-        if row.status == "needs_attention" and row.id < newest:
-            row.status, row.processed_at = "done", now
-    if attempt.wanted:
-        appointment.sync_state = "synced"
-        if attempt.payload is not None:
-            appointment.last_sent = attempt.payload
-        if attempt.notes_sent:
-            appointment.last_sent_notes = attempt.current_notes
-    else:
-        appointment.sync_state = "deleted"
-    appointment.last_error, appointment.last_synced_at = None, now
-    if any(row.status == "pending" and row.id > newest for row in others):
-        appointment.sync_state = "pending"  # changed again while this was being sent
-
-
-# --- helpers --------------------------------------------------------------------------------------------------
-
-
-def _same_schedule(found: dict[str, Any], payload: dict[str, Any]) -> bool:
-    day, start, end = local_schedule(found)
-    theirs = {
-        "date": day.isoformat(), "startTime": start.strftime("%H:%M") if start else None,
-        "endTime": end.strftime("%H:%M") if end else None,
-        "staff": _code(found.get("staff")), "team": _code(found.get("team")),
-        "location": _code(found.get("location")), "outcome": _code(found.get("outcome")),
-    }
-    ours = {key: (_code(payload.get(key)) if isinstance(payload.get(key), dict) else payload.get(key))
-            for key in SCHEDULE_FIELDS}
-    return theirs == ours
-
-
-def _code(value: Any) -> str | None:
-    return value.get("code") if isinstance(value, dict) else None
-
-
-def _refusal(error: PermanentError) -> str:
-    if isinstance(error, ClashError):
-        return f"nDelius refused it as a clash with another appointment ({error})"
-    if error.terminated_requirement:
-        return f"nDelius does not accept the requirement - it may have been terminated ({error})"
-    if error.status in (401, 403):
-        return f"nDelius refused our credentials ({error}); check NDELIUS_CLIENT_ID/SECRET and roles"
-    if isinstance(error, NotFoundError):
-        return f"nDelius did not recognise it ({error})"
-    return f"nDelius refused it ({error})"
