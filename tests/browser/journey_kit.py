@@ -46,20 +46,34 @@ def axe_script() -> str:
 
 def axe_violations(page) -> list[str]:  # type: ignore[no-untyped-def]
     """The serious and critical axe-core violations on the page as it is now, one line each (rule, impact, the
-    first offending elements and why)."""
-    # Not while HTMX is swapping something in (it dims what it replaces for a moment)
-    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+    first offending elements and why).
+
+    A page that polls (a progress bar redrawn every second) can be caught mid-swap, dimmed for a moment, which
+    axe would report as low contrast. So a page with findings is looked at once more after it has settled
+    again, and only what is found both times counts: a real problem is there on every look."""
+    first = _axe_run(page)
+    if not first:
+        return []
+    second = _axe_run(page)
+    return [line for key, line in first.items() if key in second]
+
+
+def _axe_run(page) -> dict[tuple[str, str], str]:  # type: ignore[no-untyped-def]
+    # Not while HTMX is swapping something in (it dims what it replaces for a moment), nor mid-transition
+    page.wait_for_function("""() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')
+        && document.getAnimations().every(a => a.playState !== 'running')""")
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
         page.evaluate(axe_script())
     result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
-    lines = []
+    found = {}
     for violation in result["violations"]:
         if violation["impact"] not in SERIOUS:
             continue
         for node in violation["nodes"][:3]:
-            lines.append(f"{violation['id']} ({violation['impact']}) at {node['target']}: "
-                         f"{node.get('failureSummary', '').splitlines()[-1].strip()} — {node['html'][:160]}")
-    return lines
+            found[(violation["id"], str(node["target"]))] = (
+                f"{violation['id']} ({violation['impact']}) at {node['target']}: "
+                f"{node.get('failureSummary', '').splitlines()[-1].strip()} — {node['html'][:160]}")
+    return found
 
 
 class Journey:

@@ -30,9 +30,10 @@ from app.integrations.ndelius import (
     retry_call,
     update_item,
 )
+from tests.conftest import REDIS_URL as TEST_REDIS_URL
 from tests.fakes.ndelius import start_fake_ndelius
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
+REDIS_URL = TEST_REDIS_URL.rsplit("/", 1)[0] + "/15"  # a database of its own on the run's Redis server
 CLIENT_ID, CLIENT_SECRET = "programme-delivery", "local-secret"
 
 
