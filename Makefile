@@ -33,8 +33,11 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) instance *.egg-info
 
-## bench: national-volume PostgreSQL dataset, pages under 50 concurrent clients, schedule/roll-up timings (JSON)
+## bench: national-volume PostgreSQL dataset, pages under 50 concurrent clients, schedule/roll-up timings (JSON),
+## then one table of every figure against its target (scripts/bench_report.py)
 bench: $(STAMP)
 	scripts/ensure-test-services.sh
-	$(PY) scripts/bench.py
-	$(PY) scripts/bench_ndelius.py
+	mkdir -p instance/bench && rm -f instance/bench/*.json
+	-BENCH_OUTPUT=instance/bench/pages.json $(PY) scripts/bench.py
+	-$(PY) scripts/bench_ndelius.py > instance/bench/ndelius.json; cat instance/bench/ndelius.json
+	$(PY) scripts/bench_report.py instance/bench/pages.json instance/bench/ndelius.json

@@ -27,6 +27,11 @@ DB_URL = os.environ.get("BENCH_DATABASE_URL", f"postgresql://postgres@127.0.0.1:
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 DURATION = os.environ.get("BENCH_SECONDS", "10")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
+# BENCH_PAGES=register_get,attendance_tap measures only those pages; BENCH_TIMINGS=0 skips the timings after them
+ONLY = [name for name in os.environ.get("BENCH_PAGES", "").split(",") if name]
+WITH_TIMINGS = os.environ.get("BENCH_TIMINGS", "1") != "0"
+OUTPUT = os.environ.get("BENCH_OUTPUT", "")  # also write the JSON here (make bench: for the table)
+TAPS_FILE = f"/tmp/pd-bench-taps-{DB_NAME}.txt"
 GUNICORN = ["--workers", os.environ.get("BENCH_WORKERS", "4"), "--threads", "1", "--worker-class", "sync",
             "--backlog", "2048", "--log-level", "warning"]
 
@@ -120,28 +125,31 @@ def targets() -> dict:
     """Concrete ids in the busiest region: a past session with a full register, its group, a region month."""
     code = r"""
 from sqlalchemy import select, func
-from app import create_app
+from app import clock, create_app
 from app.extensions import db
 from app.models import Session, Attendee, Region, Group
 app = create_app()
 with app.app_context():
+    now = clock.now_local()  # the dataset runs into the future: registers and taps are of sessions already held
     region = db.session.scalar(select(Region).where(Region.code == "S01"))
     session = db.session.scalars(select(Session).join(Group).where(Group.region_id == region.id,
-        Session.kind == "scheduled").order_by(Session.starts_at.desc()).offset(200).limit(1)).one()
+        Session.kind == "scheduled", Session.status == "scheduled", Session.starts_at < now)
+        .order_by(Session.starts_at.desc()).offset(200).limit(1)).one()
     attendee = db.session.scalar(select(Attendee.id).where(Attendee.session_id == session.id).limit(1))
     # Distinct past attendees with a recorded outcome: each tap changes one of them at the version it has, so
     # every tap under load is a real write (no conflicts), as a facilitator's taps are.
     from app.models import Attendance
     taps = db.session.execute(select(Attendee.session_id, Attendee.id, Attendance.version, Attendance.outcome)
         .join(Attendance, Attendance.attendee_id == Attendee.id).join(Session, Session.id == Attendee.session_id)
-        .join(Group, Group.id == Session.group_id).where(Group.region_id == region.id)
+        .join(Group, Group.id == Session.group_id).where(Group.region_id == region.id, Session.starts_at < now,
+                                                         Session.status == "scheduled", Attendee.removed_at.is_(None))
         .order_by(Attendee.id.desc()).limit(%d)).all()
-    with open("/tmp/pd-bench-taps.txt", "w") as f:
+    with open(%r, "w") as f:
         for sid, aid, version, outcome in taps:
             f.write(f"/sessions/{sid}/attendees/{aid}\toutcome={'AFTC' if outcome == 'ATTC' else 'ATTC'}&version={version}\n")
     print({"session": session.id, "group": session.group_id, "attendee": attendee,
            "month": session.starts_at.strftime("%%Y-%%m"), "day": session.starts_at.strftime("%%Y-%%m-%%d")})
-""" % TAPS
+""" % (TAPS, TAPS_FILE)
     run = subprocess.run([PY, "-c", code], cwd=ROOT, env=env(), capture_output=True, text=True)
     if run.returncode:
         raise SystemExit(run.stderr)
@@ -158,6 +166,7 @@ PAGES = [
     ("calendar_region_month", "GET", "/calendar?view=month&scope=region&date={day}", None, False),
     ("progress_grid", "GET", "/progress/groups/{group}", None, False),
     ("regional_dashboard", "GET", "/progress", None, False),
+    ("groups_list", "GET", "/groups", None, False),
 ]
 TAPS = 20000
 
@@ -205,58 +214,96 @@ with app.app_context():
     return result
 
 
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def measure_page(session: requests.Session, token: str, cookie: str, base: str, ids: dict, floor: dict,
+                 page: tuple) -> dict:
+    """One page under load, then with one client. Raises PageFailed with the reason it could not be measured."""
+    _name, method, path, form, htmx = page
+    url = base + path.format(**ids)
+    if form:
+        probe_path, probe_body = Path(TAPS_FILE).read_text().splitlines()[-1].split("\t")
+        url, form = base + probe_path, dict(pair.split("=", 1) for pair in probe_body.split("&"))
+    try:
+        probe = session.request(method, url, data=form, timeout=60,
+                                headers={"X-CSRFToken": token, **({"HX-Request": "true"} if htmx else {})})
+    except requests.RequestException as exc:
+        raise PageFailed(f"{method} {path} did not answer ({type(exc).__name__})") from exc
+    if probe.status_code >= 400 or (probe.status_code >= 300 and method == "GET"):
+        raise PageFailed(f"{method} {path} answered {probe.status_code}")
+    extra = {"BENCH_COOKIE": cookie, "BENCH_METHOD": method}
+    if form:
+        extra.update(BENCH_BODY=urlencode(form), BENCH_CSRF=token, BENCH_TAPS=TAPS_FILE)
+    if htmx:
+        extra["BENCH_HTMX"] = "1"
+    drain(base)
+    started_load = load()[0]
+    result = wrk(url, **extra)
+    result["load_1m"] = max(started_load, load()[0])
+    drain(base)
+    # the same page with one client at a time: the cost of one request, without queueing
+    result["one_client"] = wrk(url, connections=1, seconds="5", **extra, BENCH_TAP_OFFSET=str(TAPS // 2))
+    result["vs_minimal_p95"] = round(result["p95_ms"] / max(floor["p95_ms"], 0.01), 1)
+    result["throughput_vs_minimal"] = round(result["rps"] / floor["rps"], 3)
+    return result
+
+
+class PageFailed(Exception):
+    pass
+
+
 def main() -> int:
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
-    report: dict = {"dataset": ensure_dataset(), "connections": CONNECTIONS, "seconds_per_run": int(DURATION)}
+    report: dict = {"load": {"start": load(), "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M %Z")},
+                    "dataset": ensure_dataset(), "connections": CONNECTIONS, "seconds_per_run": int(DURATION)}
     ids = targets()
     floor_proc, floor_base = serve("bench.minimal:app")
     try:
         report["minimal_endpoint"] = wrk(floor_base + "/")
+        report["minimal_endpoint"]["load_1m"] = load()[0]
     finally:
         floor_proc.terminate()
         floor_proc.wait()
     app_proc, base = serve("wsgi:app")
-    pages = {}
+    pages: dict = {}
     try:
         session, token = sign_in(base, "tm.s01")
         cookie = "session=" + session.cookies.get("session")
-        for name, method, path, form, htmx in PAGES:
-            url = base + path.format(**ids)
-            probe = session.request(method, url, data=form, headers={"X-CSRFToken": token,
-                                                                    **({"HX-Request": "true"} if htmx else {})})
-            if probe.status_code >= 500 or probe.status_code in (401, 403, 404, 405):
-                pages[name] = {"error": f"{method} {path} answered {probe.status_code}"}
+        for page in PAGES:
+            if ONLY and page[0] not in ONLY:
                 continue
-            extra = {"BENCH_COOKIE": cookie, "BENCH_METHOD": method}
-            if form:
-                extra.update(BENCH_BODY=urlencode(form), BENCH_CSRF=token, BENCH_TAPS="/tmp/pd-bench-taps.txt")
-            if htmx:
-                extra["BENCH_HTMX"] = "1"
-            drain(base)
-            result = wrk(url, **extra)
-            drain(base)
-            # the same page with one client at a time: the cost of one request, without queueing
-            result["one_client"] = wrk(url, connections=1, seconds="5", **extra, BENCH_TAP_OFFSET=str(TAPS // 2))
-            result["vs_minimal_p95"] = round(result["p95_ms"] / max(report["minimal_endpoint"]["p95_ms"], 0.01), 1)
-            result["throughput_vs_minimal"] = round(result["rps"] / report["minimal_endpoint"]["rps"], 3)
-            pages[name] = result
-        last_tap = Path("/tmp/pd-bench-taps.txt").read_text().splitlines()[-1]  # never used by wrk above
-        tap_path, tap_body = last_tap.split("\t")
-        partial = session.post(base + tap_path, data=tap_body,
-                               headers={"X-CSRFToken": token, "HX-Request": "true",
-                                        "Content-Type": "application/x-www-form-urlencoded"})
-        report["attendance_tap_status"] = partial.status_code
-        full = session.get(base + PAGES[0][2].format(**ids))
-        report["attendance_tap_bytes"] = {"htmx_partial": len(partial.content), "full_page": len(full.content)}
+            try:
+                pages[page[0]] = measure_page(session, token, cookie, base, ids, report["minimal_endpoint"], page)
+            except (PageFailed, subprocess.CalledProcessError, ValueError, IndexError) as exc:
+                reason = str(exc) if isinstance(exc, PageFailed) else f"{type(exc).__name__}: {exc}"
+                pages[page[0]] = {"error": reason[:200], "load_1m": load()[0]}
+        try:
+            last_tap = Path(TAPS_FILE).read_text().splitlines()[-2]  # never used by wrk above
+            tap_path, tap_body = last_tap.split("\t")
+            partial = session.post(base + tap_path, data=tap_body,
+                                   headers={"X-CSRFToken": token, "HX-Request": "true",
+                                            "Content-Type": "application/x-www-form-urlencoded"})
+            report["attendance_tap_status"] = partial.status_code
+            full = session.get(base + PAGES[0][2].format(**ids))
+            report["attendance_tap_bytes"] = {"htmx_partial": len(partial.content), "full_page": len(full.content)}
+        except (OSError, IndexError, ValueError, requests.RequestException) as exc:
+            report["attendance_tap_bytes"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         app_proc.terminate()
         app_proc.wait()
     report["pages"] = pages
-    report.update(timings())
-    print(json.dumps(report, indent=2))
+    if WITH_TIMINGS:
+        report.update(timings())
+    report["load"]["end"] = load()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if OUTPUT:
+        Path(OUTPUT).parent.mkdir(parents=True, exist_ok=True)
+        Path(OUTPUT).write_text(text + "\n")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

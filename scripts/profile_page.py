@@ -1,0 +1,100 @@
+"""Profile one page in process: `python scripts/profile_page.py /sessions/123 [--post 'outcome=ATTC&version=1']`.
+
+Against DATABASE_URL (e.g. the bench dataset), signed in as PROFILE_USER (default tm.s01). Prints the SQL
+statements the request ran (with their time) and, when pyinstrument is installed, its call tree; with --repeat N
+the mean wall time of N requests after a warm-up. A tool for finding where a page's time goes, not a test."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("path")
+    parser.add_argument("--post", help="form body: the request is an HTMX POST")
+    parser.add_argument("--taps", help="a bench taps file (path<TAB>body lines): each request takes the next line")
+    parser.add_argument("--skip", type=int, default=0, help="start that many lines into --taps")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE each SELECT (PostgreSQL)")
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+
+    from sqlalchemy import event, text
+
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app({"WTF_CSRF_ENABLED": False})
+    client = app.test_client()
+    user = os.environ.get("PROFILE_USER", "tm.s01")
+    client.post("/login", data={"username": user, "password": "password"})
+    headers = {"HX-Request": "true"} if args.post or args.taps else {}
+    taps = iter(Path(args.taps).read_text().splitlines()[args.skip:]) if args.taps else None
+
+    def fetch():  # type: ignore[no-untyped-def]
+        if taps is not None:
+            path, body = next(taps).split("\t")
+            response = client.post(path, data=body, headers=headers, content_type="application/x-www-form-urlencoded")
+            assert response.status_code == 200, (response.status_code, path, body)
+            return response
+        if args.post:
+            return client.post(args.path, data=args.post, headers=headers,
+                               content_type="application/x-www-form-urlencoded")
+        return client.get(args.path, headers=headers)
+
+    first = fetch()
+    print(f"status {first.status_code}, {len(first.data):,} bytes", file=sys.stderr)
+    statements: list[tuple[str, object, float]] = []
+
+    with app.app_context():
+        engine = db.engine
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        context._started = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append((statement, parameters, (time.perf_counter() - context._started) * 1000))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    fetch()
+    event.remove(engine, "before_cursor_execute", before)
+    event.remove(engine, "after_cursor_execute", after)
+    print(f"{len(statements)} statements, {sum(s[2] for s in statements):.1f} ms in the database driver")
+    for statement, parameters, ms in statements:
+        print(f"  {ms:6.2f} ms  {' '.join(statement.split())[:160]}")
+    if args.explain and engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            for statement, parameters, _ in statements:
+                if statement.lstrip().upper().startswith("SELECT"):
+                    plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters).all()
+                    print("\n".join(row[0] for row in plan[-3:]), "\n")
+            conn.execute(text("ROLLBACK"))
+
+    started = time.perf_counter()
+    for _ in range(args.repeat):
+        fetch()
+    print(f"mean {(time.perf_counter() - started) / args.repeat * 1000:.2f} ms over {args.repeat} requests")
+    if not args.no_profile:
+        try:
+            from pyinstrument import Profiler
+        except ImportError:
+            print("(pip install pyinstrument for the call tree)")
+            return 0
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for _ in range(args.repeat):
+            fetch()
+        profiler.stop()
+        print(profiler.output_text(unicode=False, color=False, show_all=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
