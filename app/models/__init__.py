@@ -6,6 +6,8 @@ across the March and October clock changes. Audit and bookkeeping timestamps are
 from app.models.audit import AuditEvent
 from app.models.bank_holiday import BankHoliday
 from app.models.calendar_feed import CalendarFeed
+from app.models.case_data import CaseDisagreement, CaseFact
+from app.models.events import CrnMerge, DomainEventOutbox, InboundEvent, ReferralStatusChange
 from app.models.group import Group, GroupFacilitator, GroupSlot, Membership
 from app.models.idempotency import ProcessedRequest
 from app.models.ndelius import NDeliusAppointment, NDeliusDisagreement, NDeliusReconciliation, OutboxItem
@@ -22,10 +24,15 @@ __all__ = [
     "AuditEvent",
     "BankHoliday",
     "CalendarFeed",
+    "CaseDisagreement",
+    "CaseFact",
+    "CrnMerge",
+    "DomainEventOutbox",
     "Facilitator",
     "Group",
     "GroupFacilitator",
     "GroupSlot",
+    "InboundEvent",
     "Membership",
     "Module",
     "NDeliusAppointment",
@@ -38,6 +45,7 @@ __all__ = [
     "ProgrammeTemplate",
     "Referral",
     "ReferralProgress",
+    "ReferralStatusChange",
     "Region",
     "Session",
     "SessionFacilitator",

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -39,8 +39,19 @@ class Referral(db.Model):
     requirement_id: Mapped[int | None] = mapped_column(Integer)
     licence_condition_id: Mapped[int | None] = mapped_column(Integer)
     sentence_end_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(30), default="Awaiting allocation", index=True)
+    # active_history: the old value is loaded when status is set, so every change is seen and announced
+    # (app/services/events_out.py) even when the row was expired.
+    status: Mapped[str] = mapped_column(String(30), default="Awaiting allocation", index=True, active_history=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Issue 14: where the referral came from and what nDelius says of the case (app/services/case_data.py).
+    source_referral_id: Mapped[str | None] = mapped_column(String(36), unique=True)  # interventions referral id
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    event_number: Mapped[int | None] = mapped_column(Integer)
+    case_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # nDelius last answered for the case
+    case_check_error: Mapped[str | None] = mapped_column(Text)
+    # nDelius no longer accepts the requirement / licence condition (terminated): no further appointments.
+    requirement_terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    requirement_terminated_reason: Mapped[str | None] = mapped_column(Text)
 
     region: Mapped[Region] = relationship()
     progress: Mapped[ReferralProgress | None] = relationship(back_populates="referral", uselist=False)

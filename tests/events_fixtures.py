@@ -1,0 +1,55 @@
+"""Fixtures for domain events (issue 14): a real SNS/SQS server (moto in server mode) for the session, with our
+topic, queue, dead-letter queue and an observer queue made afresh for each test; the app pointed at it."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.fakes.sns_sqs import LocalSnsSqs, start_local_sns_sqs
+
+DETAIL_TOKEN = "test-detail-token"
+TOPIC_ARN = "arn:aws:sns:eu-west-2:123456789012:hmpps-domain-events"
+
+
+@pytest.fixture(scope="session")
+def _sns_sqs_server() -> Iterator[LocalSnsSqs]:
+    server = start_local_sns_sqs()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Topology:
+    server: LocalSnsSqs
+    topic_arn: str
+    queue_url: str
+    dlq_url: str
+    observer_url: str
+
+    def published(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        """Everything published on the topic since the last call (optionally one event type)."""
+        messages = self.server.published(self.observer_url)
+        return [m for m in messages if event_type is None or m["eventType"] == event_type]
+
+
+@pytest.fixture
+def sns_sqs(app: Flask, _sns_sqs_server: LocalSnsSqs) -> Iterator[Topology]:
+    from app.integrations.domain_events import Broker
+
+    _sns_sqs_server.reset()
+    url = _sns_sqs_server.url
+    saved = {k: app.config[k] for k in ("AWS_ENDPOINT_URL", "DOMAIN_EVENTS_TOPIC_ARN", "DOMAIN_EVENTS_QUEUE_URL",
+                                        "DOMAIN_EVENTS_DLQ_URL", "DETAIL_API_TOKENS")}
+    app.config.update(AWS_ENDPOINT_URL=url, DOMAIN_EVENTS_TOPIC_ARN=TOPIC_ARN,
+                      DOMAIN_EVENTS_QUEUE_URL=f"{url}/123456789012/programme-delivery-domain-events",
+                      DOMAIN_EVENTS_DLQ_URL=f"{url}/123456789012/programme-delivery-domain-events-dlq",
+                      DETAIL_API_TOKENS=f"{DETAIL_TOKEN}={app.config['DETAIL_API_ROLE']},other-token=ROLE_OTHER")
+    made = Broker.from_config(app.config).provision(visibility_timeout=30, max_receives=3)
+    app.config.update(DOMAIN_EVENTS_QUEUE_URL=made["queue_url"], DOMAIN_EVENTS_DLQ_URL=made["dlq_url"])
+    observer = _sns_sqs_server.observer_queue(made["topic_arn"])
+    yield Topology(_sns_sqs_server, made["topic_arn"], made["queue_url"], made["dlq_url"], observer)
+    app.config.update(saved)
