@@ -53,3 +53,37 @@ def sns_sqs(app: Flask, _sns_sqs_server: LocalSnsSqs) -> Iterator[Topology]:
     observer = _sns_sqs_server.observer_queue(made["topic_arn"])
     yield Topology(_sns_sqs_server, made["topic_arn"], made["queue_url"], made["dlq_url"], observer)
     app.config.update(saved)
+
+
+@pytest.fixture(scope="session")
+def _case_ndelius_server():  # type: ignore[no-untyped-def]
+    from tests.fakes.ndelius import start_fake_ndelius
+
+    server = start_fake_ndelius()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def case_ndelius(app: Flask, _case_ndelius_server, monkeypatch):  # type: ignore[no-untyped-def]
+    """The fake nDelius (case reads, LAO, appointments), emptied, with the app pointed at it."""
+    _case_ndelius_server.reset()
+    for name, value in {"NDELIUS_URL": _case_ndelius_server.url, "HMPPS_AUTH_URL": _case_ndelius_server.token_url,
+                        "NDELIUS_READ_TIMEOUT": 2, "NDELIUS_CONNECT_TIMEOUT": 1}.items():
+        monkeypatch.setitem(app.config, name, value)
+    return _case_ndelius_server
+
+
+@pytest.fixture(scope="session")
+def _referral_source_server():  # type: ignore[no-untyped-def]
+    from tests.fakes.referral_source import start_referral_source
+
+    server = start_referral_source()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def referral_source(_referral_source_server):  # type: ignore[no-untyped-def]
+    _referral_source_server.reset()
+    return _referral_source_server

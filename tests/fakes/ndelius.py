@@ -10,6 +10,7 @@ Endpoints (all JSON):
   DELETE /appointments           204   {"appointments": [{"reference"}]}
   POST   /appointments/search    200   {"content": {crn: [appointment, ...]}}
   GET    /health                 200   {"status": "UP"}
+  GET    /case/{crn}/...,  POST /user/{username}/access   case reads and LAO: see tests/fakes/ndelius_cases.py
 Control (no auth):
   POST /__control  {switch: value, ...}     POST /__reset     GET /__state
   POST /__seed     {"appointments": [...]}  (stored as given, no validation: for drift)
@@ -62,6 +63,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
+
+from tests.fakes.ndelius_cases import CaseRecords
 
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_PREFIX = "urn:uk:gov:hmpps:accredited-programmes:appointment:"
@@ -148,6 +151,7 @@ class FakeNDelius:
         self.duplicates: list[dict[str, Any]] = []  # further live contacts with a reference already used
         self.deleted: list[dict[str, Any]] = []  # soft-deleted contacts
         self.calls: list[dict[str, Any]] = []
+        self.cases = CaseRecords()  # the case reads and LAO checks (tests/fakes/ndelius_cases.py)
         self.switches: dict[str, Any] = copy.deepcopy(DEFAULTS)
         self.tokens: dict[str, float] = {}
         self.in_flight = 0
@@ -198,6 +202,7 @@ class FakeNDelius:
             self.duplicates.clear()
             self.deleted.clear()
             self.calls.clear()
+            self.cases.reset()
             self.switches = copy.deepcopy(DEFAULTS)
             self.peak_concurrency = self.in_flight
 
@@ -294,6 +299,8 @@ class FakeNDelius:
                 self._stopping.wait(latency)
             if path.endswith("/oauth/token"):
                 reply, action = self._token(method, handler.headers, split.query, raw), None
+            elif (case_reply := self.cases.handle(method, path, raw, self._authorised(handler.headers))):
+                reply, action = Reply(*case_reply), None
             elif path.startswith("/appointments"):
                 try:
                     reply, action = self._appointments(method, path, handler.headers, raw)
@@ -333,6 +340,8 @@ class FakeNDelius:
                 return Reply(200, {"reset": True})
             if (method, path) == ("POST", "/__seed"):
                 return Reply(201, {"seeded": self.seed(*body.get("appointments", []), crn=body.get("crn"))})
+            if path == "/__cases":
+                return Reply(*self.cases.control(method, raw))
             if (method, path) == ("POST", "/__forget"):
                 self.forget(*body.get("references", []))
                 return Reply(200, {"forgotten": body.get("references", [])})
