@@ -84,6 +84,12 @@ def main() -> int:
             env.setdefault("DOMAIN_EVENTS_QUEUE_URL", f"{sns_url}/123456789012/programme-delivery-domain-events")
             env.setdefault("DOMAIN_EVENTS_DLQ_URL", f"{sns_url}/123456789012/programme-delivery-domain-events-dlq")
             env.setdefault("DETAIL_API_TOKENS", "local-detail-token=ROLE_ACCREDITED_PROGRAMMES_COMMUNITY__EVENTS_RO")
+            # The service that makes referrals (serves each referral event's detailUrl): a fake.
+            source_port = int(env.get("FAKE_REFERRAL_SOURCE_PORT", "9094"))
+            if free(source_port):
+                start([PY, "-m", "tests.fakes.referral_source", "--port", str(source_port)], env,
+                      "fake referral source")
+                wait_for(source_port, "fake referral source")
         env.setdefault("API_BASE_URL", f"http://127.0.0.1:{port}")
         flask = [PY, "-m", "flask"]
         if "AWS_ENDPOINT_URL" in env:
@@ -92,6 +98,7 @@ def main() -> int:
         subprocess.run(flask + ["demo", "seed"], cwd=ROOT, env=env, check=True)
         start([PY, "-m", "jobs.worker"], env, "worker")
         start([PY, "-m", "jobs.scheduler"], env, "scheduler")  # nDelius relay, sweeper, reconciliation
+        start([PY, "-m", "jobs.listener"], env, "listener")  # HMPPS domain events in (SQS)
         start([PY, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
                "--access-logfile", "-", "wsgi:app"], env, "web")
         wait_for(port, "the web server", 30)
