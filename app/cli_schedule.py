@@ -104,7 +104,7 @@ def _postpone_target(value: str) -> tuple[str, datetime]:
 
 
 def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays: str | None,
-            now: str | None, postpone_to: str | None, end: str | None, no_cascade: bool,
+            now: str | None, postpone_to: tuple[str, ...], end: str | None, no_cascade: bool,
             reslot: tuple[str, ...], restart_from: str | None) -> list[dict]:
     from app.scheduling import programme_from_json
 
@@ -119,6 +119,8 @@ def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays:
     clock = _datetime(now, "--now") if now else None
     if end and not postpone_to:
         raise Refused("--end only goes with --postpone")
+    if end and len(postpone_to) > 1:
+        raise Refused("--end only goes with a single --postpone")
     if no_cascade and not postpone_to:
         raise Refused("--no-cascade only goes with --postpone")
     if (postpone_to or new_slots or restart) and clock is None:
@@ -131,8 +133,8 @@ def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays:
     except ValueError as exc:
         raise Refused(f"--slot: {exc}") from None
     try:
-        if postpone_to:
-            key, new_start = _postpone_target(postpone_to)
+        for value in postpone_to:  # in the order given, each against the schedule the previous one left
+            key, new_start = _postpone_target(value)
             if key not in {s.key for s in timeline}:
                 raise Refused(f"--postpone: there is no session {key} in the programme")
             new_end = datetime.combine(new_start.date(), _time(end, "--end")) if end else None
@@ -187,7 +189,8 @@ class OneLineErrors(click.Command):
 @click.option("--slot", multiple=True, help="DAY@HH:MM, e.g. MONDAY@10:00 (repeatable)")
 @click.option("--bank-holidays", "bank_holidays", help="a GOV.UK-format bank-holidays JSON file")
 @click.option("--now", help="the clock, YYYY-MM-DDTHH:MM: sessions starting at or before it are past")
-@click.option("--postpone", "postpone_to", help="M.S=YYYY-MM-DDTHH:MM: move module M session S")
+@click.option("--postpone", "postpone_to", multiple=True,
+              help="M.S=YYYY-MM-DDTHH:MM: move module M session S (repeatable: applied in the order given)")
 @click.option("--end", help="HH:MM: the postponed session's new end time")
 @click.option("--no-cascade", is_flag=True, help="move only that session")
 @click.option("--reslot", multiple=True, help="DAY@HH:MM: the group's new slots from --now (repeatable)")

@@ -15,6 +15,7 @@ from app.scheduling.completion import (
 from app.scheduling.generate import PlannedSession, generate
 from app.scheduling.one_to_ones import Busy, suggest_one_to_ones
 from app.scheduling.placement import first_slot_date, next_slot_date
+from app.scheduling.rule_breaks import BANK_HOLIDAY, GAP_AFTER, GAP_BEFORE, RuleBreak, days_label, rule_breaks
 from app.scheduling.slots import DAYS, Slot, describe_slots, format_slot, normalise_slots, parse_slot
 from app.scheduling.template import (
     GROUP,
@@ -40,8 +41,11 @@ from app.scheduling.timeline import (
 
 __all__ = [
     "ATTENDED_COMPLIED",
+    "BANK_HOLIDAY",
     "CATCH_UP",
     "DAYS",
+    "GAP_AFTER",
+    "GAP_BEFORE",
     "GROUP",
     "INDIVIDUAL",
     "ONE_TO_ONE",
@@ -54,6 +58,7 @@ __all__ = [
     "Move",
     "PlannedSession",
     "ProgrammeSpec",
+    "RuleBreak",
     "ScheduleRefused",
     "SessionSpec",
     "Slot",
@@ -62,6 +67,7 @@ __all__ = [
     "apply_moves",
     "completed_templates",
     "completion_percent",
+    "days_label",
     "describe_slots",
     "first_slot_date",
     "format_slot",
@@ -74,5 +80,6 @@ __all__ = [
     "programme_complete",
     "programme_from_json",
     "regenerate_future",
+    "rule_breaks",
     "suggest_one_to_ones",
 ]

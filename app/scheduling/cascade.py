@@ -52,8 +52,12 @@ def postpone(
     one-to-one placeholder, not cancelled and not started, is re-placed by rules 2-4 with slots restarting
     from the day after max(new date, today): bank holidays skipped, the pre-group gap kept when the moved
     session is the pre-group one, the post-programme gap kept even when the moved session is the last group
-    session, and nothing before now. When the moved session is a one-to-one placeholder (the pre-group one
-    included), or the group has no slots, later sessions shift by the same offset instead (SPEC §3).
+    session, and nothing before now. A postpone pushes, it never pulls: when the session moves later, each
+    re-placed session also takes no slot date earlier than its own current start, so a gap the team made on
+    purpose is kept and the end never comes forward (on an unchanged schedule this is the real service's
+    result); when it moves earlier, the later sessions are re-packed without that floor. When the moved
+    session is a one-to-one placeholder (the pre-group one included), or the group has no slots, later
+    sessions shift by the same offset instead (SPEC §3).
     Catch-ups and individual one-to-ones never cascade, but a moved placeholder carries its individual
     one-to-ones (same template, not started) by its own offset.
 
@@ -82,6 +86,7 @@ def postpone(
                 on_or_after=max(new_start.date(), now.date()) + DAY,
                 anchor=Anchor(spec_of(programme, target), new_start.date()),
                 now=now,
+                floors=[s.starts_at for s in later] if new_start > target.starts_at else None,
             )
             new_times.update(
                 {s.key: (start, start + s.duration) for s, start in zip(later, starts, strict=True)}
@@ -206,6 +211,7 @@ def _place(
     anchor: Anchor | None,
     now: datetime,
     gaps_after: bool = True,
+    floors: Sequence[datetime] | None = None,
 ) -> list[datetime]:
     specs = [spec_of(programme, session) for session in to_place]
     try:
@@ -218,6 +224,7 @@ def _place(
             anchor=anchor,
             not_before=now,
             gaps_after=gaps_after,
+            floors=floors,
         )
     except ScheduleRefused:
         raise

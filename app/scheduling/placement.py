@@ -68,11 +68,22 @@ class SlotCursor:
             slot: first_slot_date(slot, on_or_after, self._holidays, self._not_before) for slot in self._slots
         }
 
-    def take(self) -> datetime:
-        """Rule 3: the earliest pending slot date at the slot's time; that slot then advances a week."""
+    def take(self, floor: datetime | None = None) -> datetime:
+        """Rule 3: the earliest pending slot date at the slot's time; that slot then advances a week.
+
+        With ``floor``, slot dates before it are passed over (each slot advancing week by week, still
+        skipping bank holidays): the push rule of a postpone, where a session never comes earlier.
+        """
+        if floor is not None:
+            self._pending = {slot: self._not_before_floor(slot, day, floor) for slot, day in self._pending.items()}
         slot, day = min(self._pending.items(), key=lambda item: (item[1], item[0]))
         self._pending[slot] = next_slot_date(slot, day, self._holidays, self._not_before)
         return datetime.combine(day, slot.start)
+
+    def _not_before_floor(self, slot: Slot, day: date, floor: datetime) -> date:
+        while datetime.combine(day, slot.start) < floor:
+            day = next_slot_date(slot, day, self._holidays, self._not_before)
+        return day
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ def place_in_order(
     anchor: Anchor | None = None,
     not_before: datetime | None = None,
     gaps_after: bool = True,
+    floors: Sequence[datetime] | None = None,
 ) -> list[datetime]:
     """Start times for ``specs`` (already in template order), one per spec, by rules 2-4.
 
@@ -123,17 +135,20 @@ def place_in_order(
     previous session's date plus the gap (never earlier than ``on_or_after``); ``anchor`` is the session
     before the first spec, so a gap after it is kept too. Nothing starts at or before ``not_before``.
     With ``gaps_after`` off only ``gap_weeks_before`` gaps apply (regeneration once a session has happened).
+    ``floors`` (one per spec) are the earliest each may start: a postpone pushes, it never pulls.
     """
+    if floors is not None and len(floors) != len(specs):
+        raise ValueError("one floor per session to place")
     longest = max((spec.duration_minutes for spec in specs), default=0)
     cursor = SlotCursor(normalise_slots(slots, longest), bank_holidays, on_or_after, not_before)
     previous = anchor
     starts: list[datetime] = []
-    for spec in specs:
+    for index, spec in enumerate(specs):
         if previous is not None:
             gap = gap_days(programme, previous.spec, spec, gaps_after=gaps_after)
             if gap:
                 cursor.restart(max(previous.day + timedelta(days=gap), on_or_after))
-        start = cursor.take()
+        start = cursor.take(floors[index] if floors is not None else None)
         starts.append(start)
         previous = Anchor(spec, start.date())
     return starts

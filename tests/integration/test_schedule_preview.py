@@ -89,6 +89,26 @@ def test_end_sets_the_postponed_sessions_new_end(preview):  # type: ignore[no-un
     assert after["3.1"] == ("2026-05-13T10:00", "2026-05-13T13:00")
 
 
+def test_postpones_apply_in_the_order_given_and_a_later_one_never_pulls_an_earlier_gap_back(preview):  # type: ignore[no-untyped-def]
+    now = ("--now", "2026-05-01T09:00")
+    first = _run(preview, *now, "--postpone", "3.3=2026-06-15T10:00")  # the team's two-week postponement
+    both = _run(preview, *now, "--postpone", "3.3=2026-06-15T10:00", "--postpone", "3.1=2026-05-18T10:00")
+    assert both["3.1"][0] == "2026-05-18T10:00" and both["3.2"][0] == "2026-06-01T10:00"
+    assert both["3.3"] == first["3.3"] == ("2026-06-15T10:00", "2026-06-15T12:30")  # not pulled back a week
+    assert both["7.1"] == first["7.1"]  # the end does not come forward
+    assert {k: v for k, v in both.items() if k not in ("3.1", "3.2")} == \
+        {k: v for k, v in first.items() if k not in ("3.1", "3.2")}
+    # the other way round, the second postpone is against the schedule the first produced
+    reversed_order = _run(preview, *now, "--postpone", "3.1=2026-05-18T10:00", "--postpone", "3.3=2026-06-15T10:00")
+    assert reversed_order["3.3"][0] == "2026-06-15T10:00" and reversed_order["3.4"][0] == "2026-06-22T10:00"
+
+
+def test_moving_earlier_with_cascade_re_packs_the_later_sessions(preview):  # type: ignore[no-untyped-def]
+    now = ("--now", "2026-05-01T09:00")
+    after = _run(preview, *now, "--postpone", "3.3=2026-06-15T10:00", "--postpone", "3.3=2026-06-02T10:00")
+    assert after["3.3"][0] == "2026-06-02T10:00" and after["3.4"][0] == "2026-06-08T10:00"
+
+
 def test_a_past_session_may_be_shortened_but_nothing_else_moves(preview):  # type: ignore[no-untyped-def]
     before = _run(preview)
     after = _run(preview, "--now", "2026-05-01T09:00", "--postpone", "2.1=2026-04-13T10:00", "--end", "12:00")
@@ -135,6 +155,10 @@ def test_restart_from_mid_programme_moves_only_the_future(preview):  # type: ign
     (("--now", "2026-05-01T09:00", "--postpone", "3.1=2026-04-30T10:00"), "in the past"),
     (("--now", "2026-05-01T09:00", "--postpone", "9.1=2026-06-01T10:00"), "no session 9.1"),
     (("--now", "2026-05-01T09:00", "--end", "13:00"), "--end only goes with --postpone"),
+    (("--now", "2026-05-01T09:00", "--postpone", "3.1=2026-05-13T10:00", "--postpone", "3.2=2026-05-20T10:00",
+      "--end", "13:00"), "--end only goes with a single --postpone"),
+    (("--now", "2026-05-01T09:00", "--postpone", "3.1=2026-05-18T10:00", "--postpone", "3.1=2026-04-30T10:00"),
+     "in the past"),
     (("--now", "2026-05-01T09:00", "--no-cascade"), "--no-cascade only goes with --postpone"),
     (("--reslot", "TUESDAY@10:00",), "--now is required"),
     (("--now", "2026-05-01T09:00", "--reslot", "TUESDAY@10:00", "--reslot", "TUESDAY@11:00"), "too close"),
