@@ -21,6 +21,7 @@ from app.services.reschedule.plan import (
     IN_PROGRESS,
     RESCHEDULE_KINDS,
     STALLED_AFTER,
+    ConfirmationNeeded,
     Plan,
     PlanChanged,
     PlannedMove,
@@ -28,12 +29,12 @@ from app.services.reschedule.plan import (
     active_reschedule,
     existing_session,
 )
-from app.services.reschedule.postpone import preview_postpone, request_postpone
+from app.services.reschedule.postpone import preview_postpone, request_postpone, resolved_cascade
 from app.services.reschedule.reslot import preview_reslot, request_reslot
 
 __all__ = [
-    "ACTIVE", "BLOCKING_KINDS", "IN_PROGRESS", "RESCHEDULE_KINDS", "STALLED_AFTER", "Plan", "PlanChanged",
+    "ACTIVE", "BLOCKING_KINDS", "IN_PROGRESS", "RESCHEDULE_KINDS", "STALLED_AFTER", "ConfirmationNeeded", "Plan", "PlanChanged",
     "PlannedMove", "RescheduleInProgress", "active_reschedule", "apply_next_step", "apply_plan", "carry_on",
     "existing_session", "latest_reschedules", "outbox", "preview_postpone", "preview_reslot", "request_postpone",
-    "request_reslot", "resumable", "resume", "stopped", "store_plan",
+    "request_reslot", "resolved_cascade", "resumable", "resume", "stopped", "store_plan",
 ]

@@ -30,6 +30,10 @@ class RescheduleInProgress(ServiceError):
     """Another reschedule of the group is queued or running (HTTP 409)."""
 
 
+class ConfirmationNeeded(ServiceError):
+    """The move breaks a gap or lands on a bank holiday and the person has not confirmed it (HTTP 422)."""
+
+
 class PlanChanged(ServiceError):
     """The schedule changed between the preview and the confirmation (HTTP 409): show the new preview."""
 
@@ -62,6 +66,11 @@ class Plan:
     slots: tuple[Slot, ...] = ()
     start_date: date | None = None
     warnings: list[str] = field(default_factory=list)
+    confirmations: list[str] = field(default_factory=list)
+    """Rules the move breaks (a 3-week or 6-week gap, a bank holiday): the person must confirm explicitly."""
+    repacks_earlier: bool = False
+    """Moved earlier with cascade: the later sessions are re-packed and may come earlier (no push floor)."""
+    notes: list[str] = field(default_factory=list)
     rebook: list[Session] = field(default_factory=list)
 
     @property

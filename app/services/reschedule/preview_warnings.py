@@ -17,7 +17,14 @@ from app.services.reschedule.wording import day_label, when_label
 def preview_warnings(moves: Sequence[PlannedMove]) -> list[str]:
     if not moves:
         return []
-    return _bank_holiday_warnings(moves) + _facilitator_clashes(moves) + _sentence_end_warnings(moves)
+    return _bank_holiday_warnings(moves) + postpone_warnings(moves)
+
+
+def postpone_warnings(moves: Sequence[PlannedMove]) -> list[str]:
+    """A postpone's warnings that need no confirmation (bank holidays and gaps do: see rule_breaks)."""
+    if not moves:
+        return []
+    return _facilitator_clashes(moves) + _sentence_end_warnings(moves)
 
 
 def _bank_holiday_warnings(moves: Sequence[PlannedMove]) -> list[str]:

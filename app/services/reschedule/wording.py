@@ -1,13 +1,22 @@
 """The words of a reschedule: the preview's headline and the dates in it."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from app.models.group import DAY_NAMES
+from app.scheduling import BANK_HOLIDAY, GAP_AFTER, RuleBreak, days_label
+from app.services.bank_holidays import holidays_between
 
 if TYPE_CHECKING:
+    from app.models import Session
     from app.services.reschedule.plan import Plan
+
+CONFIRM_ANYWAY = "Confirm that you want to move it anyway, or choose another date"
+CONFIRM_LABEL = "Yes, move it anyway"
+REPACKS_EARLIER = ("The sessions after it are moved up to follow it on the group's days and times, so they come "
+                   "earlier too and any gap left between them on purpose closes.")
 
 
 def day_label(day: date) -> str:
@@ -16,6 +25,22 @@ def day_label(day: date) -> str:
 
 def when_label(moment: datetime) -> str:
     return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M}"
+
+
+def rule_break_label(found: RuleBreak, sessions: Mapping[str, Session]) -> str:
+    """One line per rule a move breaks, naming the sessions and dates (SPEC §3 gaps, bank holidays)."""
+    name = sessions[found.key].session_template.name
+    on = f"{found.day:%a} {day_label(found.day)}"
+    if found.rule == BANK_HOLIDAY:
+        title = holidays_between(found.day, found.day).get(found.day)
+        return f"'{name}' would be on {on}, a bank holiday" + (f" ({title})." if title else ".")
+    assert found.earlier_key is not None and found.earlier_day is not None
+    earlier = sessions[found.earlier_key].session_template.name
+    since = f"{found.earlier_day:%a} {day_label(found.earlier_day)}"
+    apart = f"{days_label(found.days)} after" if found.days >= 0 else "before"
+    keeps = f"{days_label(found.days_needed)} " + (f"after '{earlier}'" if found.rule == GAP_AFTER
+                                                    else f"before '{name}'")
+    return f"'{name}' would be on {on}, {apart} '{earlier}' on {since}: the programme keeps {keeps}."
 
 
 def _sessions(count: int, what: str = "session") -> str:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, HiddenField, IntegerField, RadioField, TimeField
+from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, RadioField, TimeField
 from wtforms.validators import InputRequired, Optional
 
+from app.services.reschedule.wording import CONFIRM_LABEL
 from app.web.groups.forms import RealDateField, SlotForm
 
 CASCADE_CHOICES = [("yes", "Move this session and the sessions after it"), ("no", "Move only this session")]
@@ -20,8 +21,11 @@ class PostponeForm(Form):
     end = TimeField("End time (optional)", format="%H:%M", validators=[Optional()],
                     invalid_value_message="Enter the end time as HH:MM, for example 16:30",
                     description="Leave this empty to keep the session's length")
-    cascade = RadioField("Sessions after it", choices=CASCADE_CHOICES, default="yes",
-                         validators=[InputRequired("Choose whether later sessions move too")])
+    cascade = RadioField("Sessions after it", choices=CASCADE_CHOICES, validators=[Optional()],
+                         description="If you do not choose, a later date moves the sessions after it too and an "
+                                     "earlier date moves only this session.")
+    confirm = BooleanField(CONFIRM_LABEL, false_values=("", "0", "false", "no"),
+                           description="Only if the team has agreed to it.")
     fingerprint = HiddenField()
 
 

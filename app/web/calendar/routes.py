@@ -103,15 +103,20 @@ def _postpone_form(session, data: MultiDict) -> PostponeForm:  # type: ignore[no
     data = MultiDict(data)
     if not data.get("start"):
         data["start"] = f"{session.starts_at:%H:%M}"
-    if not data.get("cascade"):
-        data["cascade"] = "yes"
     return PostponeForm(formdata=data)
 
 
-def _requested(form: PostponeForm) -> tuple[datetime, datetime | None, bool]:
+def _requested(form: PostponeForm) -> tuple[datetime, datetime | None, bool | None]:
+    """The new times, and whether later sessions follow (None: not chosen, the service decides by direction)."""
     start = datetime.combine(form.date.data, form.start.data)
     end = datetime.combine(form.date.data, form.end.data) if form.end.data else None
-    return start, end, form.cascade.data != "no"
+    return start, end, {"yes": True, "no": False}.get(form.cascade.data or "")
+
+
+def _show_plan(form: PostponeForm, plan) -> None:  # type: ignore[no-untyped-def]
+    """The form carries what the preview computed: its fingerprint and the cascade choice it resolved."""
+    form.fingerprint.data = plan.fingerprint
+    form.cascade.data = "yes" if plan.cascade else "no"
 
 
 def _field_error(form: PostponeForm, exc: ServiceError) -> None:
@@ -139,8 +144,7 @@ def postpone(session_id: int):  # type: ignore[no-untyped-def]
     """The postpone form, and the preview of what would move (the drop of a drag asks for the same preview)."""
     session = calendar_service.session_for(current_user, session_id) or abort(404)
     if not request.args.get("date"):
-        form = PostponeForm(data={"date": session.starts_at.date(), "start": session.starts_at.time(),
-                                  "cascade": "yes"})
+        form = PostponeForm(data={"date": session.starts_at.date(), "start": session.starts_at.time()})
         return _render_postpone(session, form)
     form = _postpone_form(session, request.args)
     if not form.validate():
@@ -152,7 +156,7 @@ def postpone(session_id: int):  # type: ignore[no-untyped-def]
     except ServiceError as exc:
         _field_error(form, exc)
         return _render_postpone(session, form, status=422)
-    form.fingerprint.data = plan.fingerprint
+    _show_plan(form, plan)
     return _render_postpone(session, form, plan=plan)
 
 
@@ -165,14 +169,21 @@ def confirm_postpone(session_id: int):  # type: ignore[no-untyped-def]
         return _render_postpone(session, form, status=422)
     try:
         operation = reschedule_service.request_postpone(current_user, session, *_requested(form),
-                                                        seen_fingerprint=form.fingerprint.data or None)
+                                                        seen_fingerprint=form.fingerprint.data or None,
+                                                        confirmed=bool(form.confirm.data))
     except reschedule_service.RescheduleInProgress as exc:
         return _render_postpone(session, form, error=exc.message, status=409)
     except reschedule_service.PlanChanged as exc:
         db.session.rollback()
         plan = reschedule_service.preview_postpone(current_user, session, *_requested(form))
-        form.fingerprint.data = plan.fingerprint
+        _show_plan(form, plan)
         return _render_postpone(session, form, plan=plan, error=exc.message, status=409)
+    except reschedule_service.ConfirmationNeeded as exc:
+        db.session.rollback()
+        plan = reschedule_service.preview_postpone(current_user, session, *_requested(form))
+        _show_plan(form, plan)
+        form.confirm.errors = [exc.message]
+        return _render_postpone(session, form, plan=plan, status=422)
     except ServiceError as exc:
         _field_error(form, exc)
         return _render_postpone(session, form, status=422)
