@@ -135,6 +135,10 @@ class Membership(db.Model):
     # Who removed the person, and the referral status chosen then (issue 6).
     removed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     left_status: Mapped[str | None] = mapped_column(String(30))
+    # The person joined more than 12 weeks after leaving their last group, so the programme starts again with
+    # this membership: attendance from their earlier memberships stays in their history but no longer counts
+    # towards completion (services/progress.counting).
+    restarts_programme: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     group: Mapped[Group] = relationship(back_populates="memberships")
     referral: Mapped[Referral] = relationship()

@@ -159,30 +159,43 @@ def save_row(actor: User, attendee: Attendee, data: RowInput, *, seen_version: i
              key: str | None) -> str:
     """One tap on the register, in its own transaction. Returns "saved", "unchanged" (the row already says
     this) or "repeated" (this key was processed before: nothing applied again). Raises ServiceError for a
-    broken rule and StaleAttendance when someone else saved first; either way nothing is written."""
-    try:
-        if key is not None and not idempotency.claim(actor, key, "attendance", attendee.id):
+    broken rule and StaleAttendance when someone else saved this row first; either way nothing is written.
+
+    A database conflict that is not about this row (another save for the same person committed a completion
+    at the same moment) is not someone else's edit: the save is tried once more, from what is stored now."""
+    for attempt in (1, 2):
+        try:
+            return _save_row_once(actor, attendee, data, seen_version=seen_version, key=key)
+        except (StaleDataError, IntegrityError) as exc:
             db.session.rollback()
-            return "repeated"
-        check(attendee.session, data)
-        current = attendee.attendance
-        if (current.version if current else None) == seen_version and RowInput.of(current) == data:
+            db.session.expire_all()
+            current = db.session.scalar(select(Attendance).where(Attendance.attendee_id == attendee.id))
+            if attempt == 1 and isinstance(exc, IntegrityError) and \
+                    (current.version if current else None) == seen_version:
+                continue
+            # Another save of the same version committed between our check and our write.
+            raise StaleAttendance(current) from None  # type: ignore[arg-type]
+        except ServiceError:
             db.session.rollback()
-            return "unchanged"
-        record(actor, attendee, outcome=data.outcome, did_not_engage=data.did_not_engage,
-               arrived_at=data.arrived_at, departed_at=data.departed_at, notes=data.notes,
-               seen_version=seen_version)
-        db.session.commit()
-        return "saved"
-    except (StaleDataError, IntegrityError):
-        # Another save of the same version committed between our check and our write.
+            raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _save_row_once(actor: User, attendee: Attendee, data: RowInput, *, seen_version: int | None,
+                   key: str | None) -> str:
+    if key is not None and not idempotency.claim(actor, key, "attendance", attendee.id):
         db.session.rollback()
-        db.session.expire_all()
-        raise StaleAttendance(db.session.scalar(
-            select(Attendance).where(Attendance.attendee_id == attendee.id)))  # type: ignore[arg-type]
-    except ServiceError:
+        return "repeated"
+    check(attendee.session, data)
+    current = attendee.attendance
+    if (current.version if current else None) == seen_version and RowInput.of(current) == data:
         db.session.rollback()
-        raise
+        return "unchanged"
+    record(actor, attendee, outcome=data.outcome, did_not_engage=data.did_not_engage,
+           arrived_at=data.arrived_at, departed_at=data.departed_at, notes=data.notes,
+           seen_version=seen_version)
+    db.session.commit()
+    return "saved"
 
 
 def save_session_notes(actor: User, session: Session, notes: str | None, *, seen_notes: str | None) -> bool:

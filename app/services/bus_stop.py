@@ -1,5 +1,6 @@
 """Finding a group for a person (SPEC §3, bus stopping): where they are in the programme, and which of their
-region's groups can take them from there. The rules are in app.scheduling.bus_stop; this module loads rows."""
+region's groups can take them from there. The rules are in app.scheduling.bus_stop; this module loads rows.
+`place_refusal` is the same check for one group, made by `membership.allocate` whichever page asks."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from app.models import (
 )
 from app.scheduling.bus_stop import WINDOW_DAYS, Fit, first_incomplete, fit, last_day_to_rejoin, within_window
 from app.scheduling.template import TemplateKey
-from app.services.membership import member_count, refusal
+from app.services.joining import member_count, refusal
 from app.services.programme import load_template
 
 
@@ -184,6 +185,15 @@ def find_groups(referral: Referral) -> tuple[Position, list[GroupOption], list[G
     return position, fitting, others
 
 
+def place_refusal(group: Group, referral: Referral) -> tuple[str | None, Position]:
+    """Why joining this group now would put the person at the wrong point of the programme (None: it would
+    not), and where they are."""
+    position = position_of(referral)
+    next_session = _next_sessions([group.id]).get(group.id) if group.started_at is not None else None
+    option = GroupOption(group=group, members=0, next_session=next_session)
+    return _place_reason(position, option, {}), position
+
+
 def _place_reason(position: Position, option: GroupOption, templates: dict[int, ProgrammeTemplate]) -> str | None:
     group = option.group
     if position.programme is not None and group.template.name != position.programme:
@@ -219,11 +229,13 @@ class Candidate:
 
 
 def candidates_for(group: Group) -> tuple[list[Candidate], list[Candidate]]:
-    """People on the group's region's waiting list of the group's sex and cohort: those the group can take
-    at their point (closest first), and the others with the reason each cannot join it."""
+    """People on the group's region's waiting list of the group's sex, cohort and LDC flag: those the group
+    can take at their point (closest first), and the others with the reason each cannot join it."""
     in_group = select(Membership.id).where(Membership.referral_id == Referral.id, Membership.left_at.is_(None))
     query = select(Referral).where(Referral.region_id == group.region_id, Referral.status == "Awaiting allocation",
-                                   Referral.cohort == group.cohort, ~in_group.exists())
+                                   Referral.cohort == group.cohort,
+                                   Referral.learning_disability.is_(bool(group.learning_disability)),
+                                   ~in_group.exists())
     if group.sex != "mixed":
         query = query.where(Referral.sex == group.sex)
     next_session = _next_sessions([group.id]).get(group.id) if group.started_at is not None else None

@@ -10,17 +10,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.extensions import db
 from app.models import Attendee, Group, Membership, NDeliusAppointment, Referral, Session, User
-from app.models.group import GROUP_SIZE_LIMIT
-from app.models.referral import CLOSED_STATUSES
-from app.services import audit, outbox
+from app.services import audit, bus_stop, outbox, progress
 from app.services.errors import ServiceError
+from app.services.joining import future_sessions, member_count, refusal
 from app.services.schedule import active_operation
+
+__all__ = ["active_membership", "allocate", "future_sessions", "member_count", "refusal", "remove"]
 
 # Statuses a person can be given when they leave a group: "Awaiting allocation" keeps them on the waiting
 # list (and able to bus stop for 12 weeks); the others follow the real service's transitions.
@@ -49,40 +50,6 @@ def active_membership(referral: Referral) -> Membership | None:
                                                       Membership.left_at.is_(None)))
 
 
-def member_count(group: Group) -> int:
-    return db.session.scalar(select(func.count(Membership.id)).where(
-        Membership.group_id == group.id, Membership.left_at.is_(None))) or 0
-
-
-def future_sessions(group: Group, kinds: tuple[str, ...] = ("scheduled",)) -> list[Session]:
-    """The group's sessions not yet started (group sessions and one-to-one placeholders by default)."""
-    return list(db.session.scalars(
-        select(Session).where(Session.group_id == group.id, Session.kind.in_(kinds),
-                              Session.status == "scheduled", Session.starts_at > clock.now_local())
-        .order_by(Session.starts_at, Session.id)
-    ))
-
-
-def refusal(group: Group, referral: Referral, *, members: int | None = None,
-            has_future: bool | None = None) -> str | None:
-    """Why this person cannot join this group, or None. The same checks as allocate(), for listing
-    (`members` / `has_future` may be given when already known, to save queries)."""
-    if referral.region_id != group.region_id:
-        return f"{referral.person_name} is in another region"
-    if referral.status in CLOSED_STATUSES:
-        return f"{referral.person_name}'s referral is closed ({referral.status})"
-    if group.sex != "mixed" and group.sex != referral.sex:
-        return f"Group {group.code} is a {group.sex} group and {referral.person_name} is {referral.sex}"
-    if group.cohort != referral.cohort:
-        return (f"Group {group.code} is for the {group.cohort} offence cohort and {referral.person_name} is in "
-                f"the {referral.cohort} offence cohort")
-    if (member_count(group) if members is None else members) >= GROUP_SIZE_LIMIT:
-        return f"Group {group.code} is full ({GROUP_SIZE_LIMIT} people)"
-    if group.started_at is not None and not (bool(future_sessions(group)) if has_future is None else has_future):
-        return f"Group {group.code} has no sessions left"
-    return None
-
-
 @dataclass(frozen=True)
 class Allocated:
     membership: Membership
@@ -91,7 +58,9 @@ class Allocated:
 
 def allocate(actor: User, group: Group, referral: Referral) -> Allocated:
     """Put a person in a group. Before the group starts they get every session when it is generated; after,
-    they attend its future sessions only, each with a new nDelius appointment."""
+    they attend its future sessions only, each with a new nDelius appointment. Every page allocates through
+    here, so the group must fit them (joining.refusal) and be at their point of the programme
+    (bus_stop.place_refusal). Someone joining more than 12 weeks after leaving a group restarts the programme."""
     if actor.role != "admin" and group.region_id != actor.region_id:
         raise ServiceError("You can only allocate people to groups in your region", "group_id")
     # Serialise allocations to one group, so two people cannot both take the last place.
@@ -104,13 +73,18 @@ def allocate(actor: User, group: Group, referral: Referral) -> Allocated:
     reason = refusal(group, referral)
     if reason:
         raise ServiceError(reason, "referral_id")
+    reason, position = bus_stop.place_refusal(group, referral)
+    if reason:
+        raise ServiceError(reason, "referral_id")
     if group.started_at is None and active_operation(group.id, ("generate",)):
         raise ServiceError(f"Group {group.code}'s schedule is being worked out. Try again when it has finished.",
                            "referral_id")
 
     now = now_utc()
     before = {"status": referral.status}
-    membership = Membership(group=group, referral=referral, joined_at=now, added_by_id=actor.id)
+    restarts = position.restarts and position.last_membership is not None
+    membership = Membership(group=group, referral=referral, joined_at=now, added_by_id=actor.id,
+                            restarts_programme=restarts)
     db.session.add(membership)
     try:
         db.session.flush()
@@ -118,6 +92,8 @@ def allocate(actor: User, group: Group, referral: Referral) -> Allocated:
         db.session.rollback()
         raise ServiceError(f"{referral.person_name} has just been allocated to another group", "referral_id") from None
 
+    if restarts:
+        progress.restart(referral, group.template_id)
     sessions = future_sessions(group) if group.started_at is not None else []
     new_attendees, revived = _attend(sessions, referral, membership)
     outbox.appointments_created(new_attendees)
@@ -128,6 +104,7 @@ def allocate(actor: User, group: Group, referral: Referral) -> Allocated:
         "referral_id": referral.id, "crn": referral.crn, "group": group.code, "status": referral.status,
         "future_sessions": len(sessions),
         "first_session": sessions[0].starts_at.isoformat() if sessions else None,
+        "restarts_programme": restarts,
     })
     db.session.commit()
     return Allocated(membership, len(sessions))

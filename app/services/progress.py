@@ -3,7 +3,11 @@
 A session template is complete for a person when any session of it — original, catch-up, or in an earlier
 group of the same programme — has outcome ATTC. A module is complete when all its templates are, the programme
 when all modules are. TemplateCompletion and ReferralProgress are updated in the attendance transaction;
-`verify()` recomputes both from attendance alone, in SQL, and lists every difference."""
+`verify()` recomputes both from attendance alone, in SQL, and lists every difference.
+
+A person who joins a group more than 12 weeks after leaving one restarts the programme (SPEC §3): from that
+membership on, only attendance of that membership and later ones *counts* — towards completion, the stored
+outcome counts and status. Earlier attendance stays in their history."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,6 +48,59 @@ def programme_template_id(referral_id: int, default: int) -> int:
     return found if found is not None else default
 
 
+# ------------------------------------------------------------------------------------------------ the lock
+
+def lock(referral_id: int) -> None:
+    """Hold the person's progress lock until the transaction ends, and read their rows afresh.
+
+    Two saves for one person at once (two facilitators, an original and its catch-up) each recompute the
+    stored progress from what they can see; without the lock each would miss the other's change and the last
+    commit would win. PostgreSQL: the referral row FOR UPDATE, so the second waits for the first to commit and
+    then (read committed) sees it. SQLite serialises write transactions already (BEGIN IMMEDIATE)."""
+    db.session.execute(select(Referral).where(Referral.id == referral_id).with_for_update()
+                       .execution_options(populate_existing=True))
+    db.session.execute(select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
+                       .execution_options(populate_existing=True))
+
+
+# ------------------------------------------------------------------------------------------------ restarts
+
+def restarted_from(referral_id: int) -> int | None:
+    """The membership the person's current attempt at the programme began with, when they restarted."""
+    return db.session.scalar(select(func.max(Membership.id)).where(
+        Membership.referral_id == referral_id, Membership.restarts_programme.is_(True)))
+
+
+def _restarts():  # type: ignore[no-untyped-def]
+    """Per person who restarted: the membership their current attempt began with."""
+    return (
+        select(Membership.referral_id.label("referral_id"), func.max(Membership.id).label("from_id"))
+        .where(Membership.restarts_programme.is_(True)).group_by(Membership.referral_id).subquery("restarts")
+    )
+
+
+def _counting(restarts):  # type: ignore[no-untyped-def]
+    """SQL: the attendee row counts towards the person's current attempt (`restarts` outer-joined on it)."""
+    return or_(restarts.c.from_id.is_(None), Attendee.membership_id >= restarts.c.from_id)
+
+
+def counts_towards_programme(attendee: Attendee, from_id: int | None) -> bool:
+    """Whether this attendee row counts towards the person's current attempt (see `restarted_from`)."""
+    return from_id is None or (attendee.membership_id is not None and attendee.membership_id >= from_id)
+
+
+def restart(referral: Referral, template_id: int) -> ReferralProgress:
+    """The person restarts the programme (their new, restarting membership is already flushed): none of their
+    completions count any more. They stay visible as attendance in the groups where they happened."""
+    lock(referral.id)
+    for completion in db.session.scalars(select(TemplateCompletion).filter_by(referral_id=referral.id)):
+        db.session.delete(completion)
+    db.session.flush()
+    return refresh_referral(referral, template_id)
+
+
+# ------------------------------------------------------------------------------------------------ updates
+
 def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap)."""
     template_id = programme_template_id(referral.id, template_id)
@@ -62,7 +119,11 @@ def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
     progress.percent = (100 * completed // total) if total else 0
     progress.complete = total > 0 and completed == total
-    counted = db.session.execute(_outcome_counts().where(Attendee.referral_id == referral.id)).first()
+    from_id = restarted_from(referral.id)
+    query = _outcome_counts().where(Attendee.referral_id == referral.id)
+    if from_id is not None:
+        query = query.where(Attendee.membership_id >= from_id)
+    counted = db.session.execute(query).first()
     recorded, attended, complied = counted[1:] if counted else (0, 0, 0)  # no outcome recorded yet: no row
     progress.outcomes_recorded, progress.outcomes_attended, progress.outcomes_complied = (
         int(recorded or 0), int(attended or 0), int(complied or 0))
@@ -74,7 +135,8 @@ ATTENDED_OUTCOMES = ("ATTC", "AFTC")
 
 
 def _outcome_counts():  # type: ignore[no-untyped-def]
-    """Per person: outcomes recorded, attended (ATTC or AFTC), complied (ATTC), over every group."""
+    """Per person: outcomes recorded, attended (ATTC or AFTC), complied (ATTC), over every group (filter on
+    what counts since a restart before use)."""
     return (
         select(Attendee.referral_id, func.count(Attendance.id),
                func.sum(case((Attendance.outcome.in_(ATTENDED_OUTCOMES), 1), else_=0)),
@@ -85,11 +147,16 @@ def _outcome_counts():  # type: ignore[no-untyped-def]
 
 
 def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProgress:
-    """Keep TemplateCompletion right for this attendee's session template after an outcome change."""
+    """Keep TemplateCompletion right for this attendee's session template after an outcome change (under the
+    person's progress lock)."""
+    lock(attendee.referral_id)
     session = attendee.session
     template_id = session.session_template_id
+    from_id = restarted_from(attendee.referral_id)
+    if not counts_towards_programme(attendee, from_id):  # attendance from before a restart: history only
+        return refresh_referral(attendee.referral, session.group.template_id)
     existing = db.session.scalar(select(TemplateCompletion).filter_by(
-        referral_id=attendee.referral_id, session_template_id=template_id))
+        referral_id=attendee.referral_id, session_template_id=template_id).execution_options(populate_existing=True))
     if attendance.outcome == ATTENDED_COMPLIED:
         if existing is None:
             db.session.add(TemplateCompletion(referral_id=attendee.referral_id,
@@ -99,7 +166,8 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProg
         other = db.session.scalar(
             select(Attendee.id).join(Attendance).join(Session, Session.id == Attendee.session_id)
             .where(Attendee.referral_id == attendee.referral_id, Session.session_template_id == template_id,
-                   Attendance.outcome == ATTENDED_COMPLIED, Attendee.id != attendee.id).limit(1)
+                   Attendance.outcome == ATTENDED_COMPLIED, Attendee.id != attendee.id,
+                   *([Attendee.membership_id >= from_id] if from_id is not None else [])).limit(1)
         )
         if other is None:
             db.session.delete(existing)
@@ -121,12 +189,14 @@ class Difference:
 
 
 def _truth():  # type: ignore[no-untyped-def]
-    """(referral, session template) pairs completed according to attendance alone."""
+    """(referral, session template) pairs completed according to attendance alone (since any restart)."""
+    restarts = _restarts()
     return (
         select(Attendee.referral_id.label("referral_id"), Session.session_template_id.label("template_id"))
         .join(Attendance, Attendance.attendee_id == Attendee.id)
         .join(Session, Session.id == Attendee.session_id)
-        .where(Attendance.outcome == ATTENDED_COMPLIED).distinct().subquery("truth")
+        .outerjoin(restarts, restarts.c.referral_id == Attendee.referral_id)
+        .where(Attendance.outcome == ATTENDED_COMPLIED, _counting(restarts)).distinct().subquery("truth")
     )
 
 
@@ -136,13 +206,16 @@ def _completion_differences(truth) -> list[Difference]:  # type: ignore[no-untyp
             TemplateCompletion.referral_id == truth.c.referral_id,
             TemplateCompletion.session_template_id == truth.c.template_id).exists())
     ).all()
-    # A stored completion must point at an ATTC attendance of that person for that session template.
+    # A stored completion must point at an ATTC attendance of that person for that session template, one that
+    # counts (not from before a restart).
+    restarts = _restarts()
     completing = (
         select(Attendee.id).join(Attendance, Attendance.attendee_id == Attendee.id)
         .join(Session, Session.id == Attendee.session_id)
+        .outerjoin(restarts, restarts.c.referral_id == Attendee.referral_id)
         .where(Attendee.id == TemplateCompletion.attendee_id, Attendee.referral_id == TemplateCompletion.referral_id,
                Session.session_template_id == TemplateCompletion.session_template_id,
-               Attendance.outcome == ATTENDED_COMPLIED)
+               Attendance.outcome == ATTENDED_COMPLIED, _counting(restarts))
     )
     extra = db.session.execute(
         select(TemplateCompletion.referral_id, TemplateCompletion.session_template_id)
@@ -234,13 +307,15 @@ def _progress_differences(truth) -> list[Difference]:  # type: ignore[no-untyped
 
 
 def _outcome_differences() -> list[Difference]:
-    counts = _outcome_counts().subquery("counts")
-    columns = list(counts.c)
+    restarts = _restarts()
+    counted = _outcome_counts().outerjoin(restarts, restarts.c.referral_id == Attendee.referral_id) \
+        .where(_counting(restarts)).subquery("counts")
+    columns = list(counted.c)
     rows = db.session.execute(
         select(ReferralProgress.referral_id, func.coalesce(columns[1], 0), func.coalesce(columns[2], 0),
                func.coalesce(columns[3], 0), ReferralProgress.outcomes_recorded, ReferralProgress.outcomes_attended,
                ReferralProgress.outcomes_complied)
-        .outerjoin(counts, columns[0] == ReferralProgress.referral_id)
+        .outerjoin(counted, columns[0] == ReferralProgress.referral_id)
         .where(or_(func.coalesce(columns[1], 0) != ReferralProgress.outcomes_recorded,
                    func.coalesce(columns[2], 0) != ReferralProgress.outcomes_attended,
                    func.coalesce(columns[3], 0) != ReferralProgress.outcomes_complied))

@@ -39,7 +39,8 @@ ATTENDED = ("ATTC", "AFTC")
 @dataclass
 class Cell:
     state: str
-    """complete | complete_elsewhere | missed (AFTC/UAAB) | absent (AA…) | unrecorded | upcoming | not_expected"""
+    """complete | complete_elsewhere | before_restart (ATTC that no longer counts: they restarted the programme
+    since) | missed (AFTC/UAAB) | absent (AA…) | unrecorded | upcoming | not_expected"""
     outcome: str | None = None
     catch_ups: int = 0
     one_to_ones: int = 0
@@ -68,6 +69,11 @@ class PersonRow:
     @property
     def referral(self) -> Referral:
         return self.membership.referral
+
+    @property
+    def restarted_since(self) -> bool:
+        """They restarted the programme after this membership: what they completed here no longer counts."""
+        return any(cell.state == "before_restart" for cell in self.cells)
 
 
 @dataclass
@@ -148,6 +154,8 @@ def _cell(referral_id: int, column: Column, seen: dict, completed: dict, group_i
     if where is not None:
         state = "complete" if where == group_id else "complete_elsewhere"
         return Cell(state, "ATTC", catch_ups, one_to_ones)
+    if "ATTC" in recorded:  # complied, yet not a completion: from before a restart of the programme
+        return Cell("before_restart", "ATTC", catch_ups, one_to_ones)
     if recorded:
         outcome = recorded[-1]
         return Cell("absent" if outcome.startswith("AA") else "missed", outcome, catch_ups, one_to_ones)

@@ -67,25 +67,42 @@ KEYS = [(1, 1), (2, 1), (2, 2), (2, 3), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5), 
 
 # ------------------------------------------------------------------------------------------------- allocation
 
+def left_after(world, manager, keys, *, on: datetime, name: str = "Jordan Smith", code: str = "A"):  # type: ignore[no-untyped-def]
+    """Someone who completed these templates in a Tuesday group started on 3 March 2026 and left it `on`."""
+    clock.freeze(datetime(2026, 3, 1, 9))
+    person = world.referral(manager.region, name)
+    group = world.group(manager, code, start=date(2026, 3, 3), slots=(TUESDAY,))
+    member = membership.allocate(manager, group, person).membership
+    world.started(group, manager)
+    clock.freeze(on)
+    complete(manager, group, person, keys)
+    membership.remove(manager, member, reason="Moved house", new_status="Awaiting allocation")
+    return person, group
+
+
 def test_allocating_to_a_started_group_adds_future_sessions_only_each_with_an_ndelius_appointment(world, manager):  # type: ignore[no-untyped-def]
+    person, _ = left_after(world, manager, KEYS[:4], on=datetime(2026, 4, 15, 12))  # resumes at 3.1
     now = datetime(2026, 6, 1, 12)
     clock.freeze(now)
     group = started_group(world, manager, "G1", now=now, next_index=4)
-    person = world.referral(manager.region, "Jordan Smith")
 
     result = membership.allocate(manager, group, person)
 
     sessions = db.session.scalars(select(Session).where(Session.group_id == group.id)).all()
     future = [s for s in sessions if s.starts_at > now]
-    attendees = db.session.scalars(select(Attendee).where(Attendee.referral_id == person.id)).all()
+    attendees = db.session.scalars(select(Attendee).join(Session).where(
+        Attendee.referral_id == person.id, Session.group_id == group.id)).all()
     assert result.sessions == len(future) == 23 and len(attendees) == 23
     assert {a.session_id for a in attendees} == {s.id for s in future}
     assert person.status == "Scheduled"
     creates = db.session.scalar(select(func.count(OutboxItem.id)).join(NDeliusAppointment).join(Attendee)
-                                .where(Attendee.referral_id == person.id, OutboxItem.action == "create"))
+                                .join(Session).where(Attendee.referral_id == person.id, Session.group_id == group.id,
+                                                     OutboxItem.action == "create"))
     assert creates == 23
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "membership.allocated"))
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "membership.allocated")
+                              .order_by(AuditEvent.id.desc()).limit(1))
     assert event.after["crn"] == person.crn and event.after["future_sessions"] == 23
+    assert event.after["restarts_programme"] is False
 
 
 def test_someone_allocated_before_the_start_gets_every_session_when_the_group_starts(world, manager):  # type: ignore[no-untyped-def]

@@ -132,6 +132,18 @@ def test_a_refused_allocation_from_find_a_group_says_why(browser, north, world):
     assert b"Group G1 is a male group and Fay Jones is female" in response.data
 
 
+def test_a_group_at_the_wrong_point_sent_by_hand_to_find_a_group_is_refused(browser, north, world):  # type: ignore[no-untyped-def]
+    """Find a group does not offer it, and a hand-made POST is refused by the service all the same."""
+    group = world.started(world.group(north["manager"], "MID", start=date(2026, 1, 6), slots=(TUESDAY,)),
+                          north["manager"])
+    browser.sign_in("tm.nw")
+    assert f'value="{group.id}"' not in browser.get(f"/referrals/{north['jordan'].id}/groups").data.decode()
+    response = browser.post(f"/referrals/{north['jordan'].id}/allocate", {"group_id": str(group.id)})
+    assert response.status_code == 400
+    assert b"they need a group at the start of the programme" in response.data
+    assert db.session.scalar(select(func.count(Membership.id))) == 0
+
+
 def test_another_regions_person_or_group_is_not_found(browser, north, london, world):  # type: ignore[no-untyped-def]
     their_group = world.group(london["manager"], "LDN1")
     browser.sign_in("tm.nw")
