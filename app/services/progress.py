@@ -56,7 +56,10 @@ def lock(referral_id: int) -> None:
     Two saves for one person at once (two facilitators, an original and its catch-up) each recompute the
     stored progress from what they can see; without the lock each would miss the other's change and the last
     commit would win. PostgreSQL: the referral row FOR UPDATE, so the second waits for the first to commit and
-    then (read committed) sees it. SQLite serialises write transactions already (BEGIN IMMEDIATE)."""
+    then (read committed) sees it. SQLite serialises write transactions already (BEGIN IMMEDIATE, before the
+    transaction reads anything), so there is nothing to do there."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return
     db.session.execute(select(Referral).where(Referral.id == referral_id).with_for_update()
                        .execution_options(populate_existing=True))
     db.session.execute(select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
