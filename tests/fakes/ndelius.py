@@ -15,6 +15,7 @@ Control (no auth):
   POST /__control  {switch: value, ...}     POST /__reset     GET /__state
   POST /__seed     {"appointments": [...]}  (stored as given, no validation: for drift)
   POST /__forget   {"references": [...]}    (hard-removes: for drift)
+  POST /__release                           (lets held answers go: see hold_answers)
 
 Faithful to the real service where the code is public: ``reference`` is a bare UUID (nDelius stores it as
 ``urn:uk:gov:hmpps:accredited-programmes:appointment:<uuid>`` and search returns the last 36 characters);
@@ -29,6 +30,8 @@ Switches (``fake.set(...)`` or ``POST /__control``); counters apply to the next 
   fail_5xx, fail_status, retry_after
                            next N answer fail_status (503) [+ Retry-After]; nothing applied
   timeout, timeout_seconds next N are processed, then the answer waits timeout_seconds (past the read timeout)
+  hold_answers             next N are processed, then the answer is held until ``release()`` (``held`` counts
+                           them; ``wait_until(lambda f: f.held == 1)`` waits for that state, no sleeping)
   commit_then_drop         next N are processed, then the connection is closed with no answer
   clash_409                next N creates answer 409 (nothing applied)
   clash_references         creates/updates carrying these references always answer 409
@@ -90,7 +93,7 @@ OUTCOMES = {
 CODE_PATTERNS = {"Staff": r"[A-Z0-9]{1,7}", "Team": r"[A-Z0-9]{1,6}", "OfficeLocation": r"[A-Z0-9]{1,7}"}
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 TIME_RE = re.compile(r"\d{2}:\d{2}(:\d{2})?")
-COUNTERS = ("fail_5xx", "timeout", "clash_409", "invalid_requirement_400", "commit_then_drop")
+COUNTERS = ("fail_5xx", "timeout", "clash_409", "invalid_requirement_400", "commit_then_drop", "hold_answers")
 DEFAULTS: dict[str, Any] = {
     "latency_ms": 0,
     "fail_5xx": 0,
@@ -98,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "retry_after": None,
     "timeout": 0,
     "timeout_seconds": 2.0,
+    "hold_answers": 0,
     "commit_then_drop": 0,
     "clash_409": 0,
     "clash_references": [],
@@ -147,6 +151,7 @@ class FakeNDelius:
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified on every change of calls, in_flight, held
         self.appointments: dict[str, dict[str, Any]] = {}  # reference (UUID) -> live contact
         self.duplicates: list[dict[str, Any]] = []  # further live contacts with a reference already used
         self.deleted: list[dict[str, Any]] = []  # soft-deleted contacts
@@ -156,6 +161,9 @@ class FakeNDelius:
         self.tokens: dict[str, float] = {}
         self.in_flight = 0
         self.peak_concurrency = 0
+        self.held = 0  # answers being held back (hold_answers) until release()
+        self.created_per_reference: dict[str, int] = {}  # contacts ever created per reference (duplicates > 1)
+        self._released = threading.Event()
         self._ids = itertools.count(1)
         self._stopping = threading.Event()
         self.server = ThreadingHTTPServer((host, port), _Handler)
@@ -181,6 +189,7 @@ class FakeNDelius:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.release()
         self.server.shutdown()
         self.server.server_close()
 
@@ -203,18 +212,28 @@ class FakeNDelius:
             self.deleted.clear()
             self.calls.clear()
             self.cases.reset()
+            self.created_per_reference.clear()
             self.switches = copy.deepcopy(DEFAULTS)
             self.peak_concurrency = self.in_flight
 
-    def wait_idle(self, timeout: float = 5.0) -> bool:
+    def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no API request is in flight (e.g. one still holding back its answer); True when idle."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if self.in_flight == 0:
-                    return True
-            time.sleep(0.01)
-        return False
+        return self.wait_until(lambda fake: fake.in_flight == 0, timeout)
+
+    def wait_until(self, condition: Any, timeout: float = 10.0) -> bool:
+        """Wait (without polling) until ``condition(fake)`` holds - e.g. ``lambda f: f.held == 1`` or
+        ``lambda f: len(f.api_calls("POST", "/appointments")) >= 2``; False if it did not within ``timeout``
+        seconds (a guard against a hung test, not a timing assumption)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: condition(self), timeout)
+
+    def release(self) -> int:
+        """Let every held answer go (``hold_answers``); the number released."""
+        with self.changed:
+            released, self._released = self._released, threading.Event()
+            count = self.held
+        released.set()
+        return count
 
     def revoke_tokens(self) -> None:
         with self.lock:
@@ -237,6 +256,11 @@ class FakeNDelius:
                 self.appointments.pop(ref, None)
                 self.duplicates[:] = [c for c in self.duplicates if c["reference"] != ref]
 
+    def creates_of(self, reference: str) -> int:
+        """How many contacts a create ever made with this reference (1 is right; 2 is a duplicate)."""
+        with self.lock:
+            return self.created_per_reference.get(_bare(reference), 0)
+
     def count(self, reference: str) -> int:
         """Live contacts carrying this reference (more than 1 means a duplicate create happened)."""
         ref = _bare(reference)
@@ -254,6 +278,8 @@ class FakeNDelius:
                     "calls": self.calls,
                     "peak_concurrency": self.peak_concurrency,
                     "in_flight": self.in_flight,
+                    "held": self.held,
+                    "created_per_reference": self.created_per_reference,
                     "tokens_issued": len(self.tokens),
                 }
             )
@@ -286,13 +312,14 @@ class FakeNDelius:
             "body": _redacted_body(path, raw),
         }
         counted = path.startswith("/appointments")  # concurrency of API calls, not token requests
-        with self.lock:
+        with self.changed:
             self.calls.append(entry)
             if len(self.calls) > MAX_CALLS_KEPT:
                 del self.calls[: len(self.calls) - MAX_CALLS_KEPT]
             if counted:
                 self.in_flight += 1
                 self.peak_concurrency = max(self.peak_concurrency, self.in_flight)
+            self.changed.notify_all()
         try:
             latency = self.switches["latency_ms"] / 1000
             if latency:
@@ -316,12 +343,26 @@ class FakeNDelius:
             if action == "hang":
                 entry["outcome"] = "delayed"
                 self._stopping.wait(self.switches["timeout_seconds"])
-            entry["outcome"] = entry["outcome"] or "answered"
+            if action == "hold":
+                with self.changed:
+                    entry["outcome"] = "held"
+                    released = self._released
+                    self.held += 1
+                    self.changed.notify_all()
+                try:
+                    released.wait()  # release() (or stop()) sets it
+                finally:
+                    with self.changed:
+                        self.held -= 1
+                        self.changed.notify_all()
+            entry["outcome"] = "answered" if entry["outcome"] in (None, "held") else entry["outcome"]
             _send(handler, reply)
         finally:
-            if counted:
-                with self.lock:
+            with self.changed:
+                if counted:
                     self.in_flight -= 1
+                entry["done"] = True
+                self.changed.notify_all()
 
     def _control(self, method: str, path: str, raw: bytes) -> Reply:
         try:
@@ -342,6 +383,8 @@ class FakeNDelius:
                 return Reply(201, {"seeded": self.seed(*body.get("appointments", []), crn=body.get("crn"))})
             if path == "/__cases":
                 return Reply(*self.cases.control(method, raw))
+            if (method, path) == ("POST", "/__release"):
+                return Reply(200, {"released": self.release()})
             if (method, path) == ("POST", "/__forget"):
                 self.forget(*body.get("references", []))
                 return Reply(200, {"forgotten": body.get("references", [])})
@@ -414,6 +457,9 @@ class FakeNDelius:
             if self.switches["commit_then_drop"] > 0:
                 self.switches["commit_then_drop"] -= 1
                 action = "drop"
+            if self.switches["hold_answers"] > 0:
+                self.switches["hold_answers"] -= 1
+                action = "hold"
             if self.switches["respond_next"]:
                 canned = self.switches["respond_next"].pop(0)
                 return Reply(
@@ -466,6 +512,8 @@ class FakeNDelius:
             fresh.append(item)
         for item in fresh:
             contact = self._contact(item)
+            reference = contact["reference"]
+            self.created_per_reference[reference] = self.created_per_reference.get(reference, 0) + 1
             if contact["reference"] in self.appointments:
                 self.duplicates.append(contact)
             else:
