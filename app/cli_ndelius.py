@@ -3,6 +3,7 @@ operators and scripts. Both exit 1 when something could not be done."""
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import click
@@ -20,24 +21,29 @@ def ndelius_cli() -> None:
 @click.option("--wait", default=180.0, show_default=True,
               help="Seconds to keep retrying changes nDelius could not take for a passing reason "
                    "(down, timing out). 0: one pass only.")
-def sync(wait: float) -> None:
+@click.option("--budget", default=600.0, show_default=True,
+              help="Seconds the whole command may take: no call is started that could not be answered "
+                   "within it; what is left stays queued for the relay.")
+def sync(wait: float, budget: float) -> None:
     """Send everything the outbox holds, print a summary; exit 1 if anything is left undone."""
     from app.models import NDeliusAppointment, OutboxItem
     from app.models.base import utcnow
     from app.services import ndelius_sync
 
-    deadline = time.monotonic() + max(0.0, wait)
+    started = time.monotonic()
+    ends_at = started + max(0.0, budget)
+    deadline = min(started + max(0.0, wait), ends_at)
     total = ndelius_sync.DrainResult()
     while True:
-        result = ndelius_sync.drain()
-        for name in ("created", "updated", "deleted", "unchanged", "needs_attention", "batches"):
+        result = ndelius_sync.drain(budget=max(0.0, ends_at - time.monotonic()))
+        for name in ("created", "updated", "deleted", "unchanged", "needs_attention", "batches", "calls"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
-        total.circuit_open = result.circuit_open
+        total.circuit_open, total.deferred = result.circuit_open, result.deferred
         due_at = ndelius_sync.next_attempt_at()
-        if due_at is None or time.monotonic() >= deadline:
+        if due_at is None or result.deferred or time.monotonic() >= deadline:
             break
         pause = (due_at - utcnow()).total_seconds()
-        time.sleep(min(max(0.2, pause), max(0.0, deadline - time.monotonic()), 5.0))
+        threading.Event().wait(min(max(0.2, pause), max(0.0, deadline - time.monotonic()), 5.0))
     total.retrying = db.session.scalar(select(func.count(func.distinct(OutboxItem.appointment_id))).where(
         OutboxItem.status == "pending")) or 0
     click.echo(total.summary() + ".")

@@ -70,8 +70,9 @@ class Config:
         self.NDELIUS_READ_TIMEOUT = float(os.environ.get("NDELIUS_READ_TIMEOUT", "15"))
         # NDELIUS_CONCURRENCY: most calls to nDelius in flight at once from one relay (RELIABILITY L3: <= 2).
         self.NDELIUS_CONCURRENCY = int(os.environ.get("NDELIUS_CONCURRENCY", "2"))
-        # NDELIUS_BATCH_SIZE: appointments a relay claims at a time.
-        self.NDELIUS_BATCH_SIZE = int(os.environ.get("NDELIUS_BATCH_SIZE", "20"))
+        # NDELIUS_BATCH_SIZE: most appointments in one nDelius call (an array of creates, updates or deletes;
+        # at most 50); a relay claims NDELIUS_CONCURRENCY calls' worth at a time.
+        self.NDELIUS_BATCH_SIZE = int(os.environ.get("NDELIUS_BATCH_SIZE", "50"))
         # NDELIUS_RETRY_BASE / NDELIUS_RETRY_CAP (s): full-jitter backoff between attempts of one change.
         self.NDELIUS_RETRY_BASE = float(os.environ.get("NDELIUS_RETRY_BASE", "2"))
         self.NDELIUS_RETRY_CAP = float(os.environ.get("NDELIUS_RETRY_CAP", "600"))

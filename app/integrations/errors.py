@@ -5,6 +5,9 @@
   Find out (search by reference) before sending a create again.
 * ``PermanentError`` - the request itself is wrong or refused (400/401/403/404/409/422, other statuses);
   sending it again gives the same answer, so a person has to look at it.
+* ``NotSent`` - the request was not sent at all, because its answer could not arrive before the caller's
+  deadline (a relay's lease, a time budget). Nothing happened in nDelius; nDelius is not to blame (the circuit
+  breaker counts it neither way).
 """
 
 from __future__ import annotations
@@ -59,3 +62,7 @@ class NotFoundError(PermanentError):
 
 class ClashError(PermanentError):
     """409: a business conflict (e.g. the appointment clashes with another). Not retried."""
+
+
+class NotSent(NDeliusError):
+    """The call was not made: it could not be answered (within the client's timeouts) before the deadline."""

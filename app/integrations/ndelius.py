@@ -28,6 +28,7 @@ from app.integrations.errors import (
     ClashError,
     NDeliusError,
     NotFoundError,
+    NotSent,
     PermanentError,
     TransientError,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "NDeliusClient",
     "NDeliusError",
     "NotFoundError",
+    "NotSent",
     "PermanentError",
     "RedisCircuitBreaker",
     "TransientError",
@@ -146,6 +148,8 @@ class NDeliusClient:
         self._token: str | None = None
         self._token_expires_at = 0.0
         self._token_lock = threading.Lock()
+        self.calls = 0  # requests sent to nDelius (token requests not counted)
+        self._calls_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"NDeliusClient({self.base_url!r}, client_id={self.client_id!r})"
@@ -157,24 +161,32 @@ class NDeliusClient:
     def close(self) -> None:
         self.session.close()
 
+    @property
+    def call_seconds(self) -> float:
+        """The longest one request can take before we give up on its answer (connect + read timeouts)."""
+        return self.connect_timeout + self.read_timeout
+
     # writes -------------------------------------------------------------------------------------------------
-    def create(self, appointments: Iterable[dict[str, Any]]) -> None:
+    # Each takes an array (the API's own unit: nDelius applies a request whole or not at all) and an optional
+    # ``deadline`` (``time.monotonic()``): a request whose answer could not arrive by then is not sent at all
+    # (``NotSent``), so a caller whose lease ends at the deadline never has a write land after it.
+    def create(self, appointments: Iterable[dict[str, Any]], *, deadline: float | None = None) -> None:
         """``POST /appointments`` (201). An empty list sends nothing."""
         items = [{**item, "reference": bare_reference(item["reference"])} for item in appointments]
         if items:
-            self._call("POST", "/appointments", {"appointments": items}, write=True)
+            self._call("POST", "/appointments", {"appointments": items}, write=True, deadline=deadline)
 
-    def update(self, appointments: Iterable[dict[str, Any]]) -> None:
+    def update(self, appointments: Iterable[dict[str, Any]], *, deadline: float | None = None) -> None:
         """``PUT /appointments`` (204); takes update items or full create payloads (see ``update_item``)."""
         items = [update_item(item) for item in appointments]
         if items:
-            self._call("PUT", "/appointments", {"appointments": items}, write=True)
+            self._call("PUT", "/appointments", {"appointments": items}, write=True, deadline=deadline)
 
-    def delete(self, references: Iterable[UUID | str]) -> None:
+    def delete(self, references: Iterable[UUID | str], *, deadline: float | None = None) -> None:
         """``DELETE /appointments`` (204). An unknown reference raises ``NotFoundError``."""
         items = [{"reference": bare_reference(reference)} for reference in references]
         if items:
-            self._call("DELETE", "/appointments", {"appointments": items}, write=True)
+            self._call("DELETE", "/appointments", {"appointments": items}, write=True, deadline=deadline)
 
     # reads --------------------------------------------------------------------------------------------------
     def search(
@@ -183,6 +195,8 @@ class NDeliusClient:
         licence_condition_ids: Iterable[int],
         from_date: date | str,
         to_date: date | str,
+        *,
+        deadline: float | None = None,
     ) -> list[dict[str, Any]]:
         """``POST /appointments/search``, flattened: one dict per appointment, each with its ``crn``.
 
@@ -201,7 +215,7 @@ class NDeliusClient:
                 "fromDate": start.isoformat(),
                 "toDate": end.isoformat(),
             }
-            response = self._call("POST", "/appointments/search", body, write=False)
+            response = self._call("POST", "/appointments/search", body, write=False, deadline=deadline)
             found.extend(_flatten_search(response))
         found.sort(key=lambda a: (a.get("crn") or "", a.get("date") or "", a.get("startTime") or ""))
         return found
@@ -247,10 +261,15 @@ class NDeliusClient:
         return True
 
     # plumbing -----------------------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: dict[str, Any], *, write: bool) -> requests.Response:
+    def _call(self, method: str, path: str, body: dict[str, Any], *, write: bool,
+              deadline: float | None = None) -> requests.Response:
         where = f"{method} {path}"
         for attempt in range(2):
             token = self._bearer()
+            if deadline is not None and time.monotonic() + self.call_seconds > deadline:
+                raise NotSent(f"{where} not sent: its answer could not arrive before the deadline")
+            with self._calls_lock:
+                self.calls += 1
             started = time.monotonic()
             try:
                 response = self.session.request(

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -16,36 +16,50 @@ from app.services import audit
 from app.services.ndelius_plan import Attempt
 
 if TYPE_CHECKING:
-    from app.services.ndelius_sync import Relay
+    from app.services.ndelius_sync import Lease, Relay
 
 
-def finish(relay: Relay, claimed: list[int], attempts: list[Attempt]) -> None:
-    """Write what happened (rows done / back in the queue / needing attention) and release every lease."""
+def finish(relay: Relay, lease: Lease, attempts: list[Attempt]) -> None:
+    """Write what happened (rows done / back in the queue / needing attention) and release the lease - for
+    the appointments still leased to us only: the fence and the release are one UPDATE, whose row locks (or
+    SQLite's write lock) keep the rest of this transaction ours. An appointment another relay has taken over
+    keeps its rows as they are: its new holder searches before it sends anything."""
     now = relay.now()
-    by_id = {a.appointment_id: a for a in attempts}
+    held = set(db.session.execute(
+        update(NDeliusAppointment).where(NDeliusAppointment.id.in_(lease.ids),
+                                         NDeliusAppointment.claimed_by == lease.token)
+        .values(claimed_by=None, claimed_until=None).returning(NDeliusAppointment.id)
+        .execution_options(synchronize_session=False)).scalars())
+    for attempt in attempts:
+        if attempt.appointment_id not in held:
+            attempt.outcome = "lost"
+    mine = [a for a in attempts if a.appointment_id in held]
+    if not mine:
+        db.session.commit()
+        return
     appointments = {a.id: a for a in db.session.scalars(
-        select(NDeliusAppointment).where(NDeliusAppointment.id.in_(claimed)).options(
-            joinedload(NDeliusAppointment.attendee).joinedload(Attendee.session)))}
+        select(NDeliusAppointment).where(NDeliusAppointment.id.in_([a.appointment_id for a in mine])).options(
+            joinedload(NDeliusAppointment.attendee).joinedload(Attendee.session))
+        .execution_options(populate_existing=True))}
     rows = {r.id: r for r in db.session.scalars(select(OutboxItem).where(
-        OutboxItem.id.in_([i for a in attempts for i in a.row_ids])))} if attempts else {}
+        OutboxItem.id.in_([i for a in mine for i in a.row_ids])))}
     others: dict[int, list[OutboxItem]] = defaultdict(list)  # rows this batch did not plan for
     for row in db.session.scalars(select(OutboxItem).where(
-            OutboxItem.appointment_id.in_(claimed), OutboxItem.status.in_(("pending", "needs_attention")))):
+            OutboxItem.appointment_id.in_(list(appointments)),
+            OutboxItem.status.in_(("pending", "needs_attention")))):
         if row.id not in rows:
             others[row.appointment_id].append(row)
-    for appointment_id, appointment in appointments.items():
-        if appointment.claimed_by == relay.token:
-            appointment.claimed_by, appointment.claimed_until = None, None
-        attempt = by_id.get(appointment_id)
-        if attempt is not None:
-            _finish_one(relay, appointment, attempt, [rows[i] for i in attempt.row_ids if i in rows],
-                        others[appointment_id], now)
+    for attempt in mine:
+        _finish_one(relay, appointments[attempt.appointment_id], attempt,
+                    [rows[i] for i in attempt.row_ids if i in rows], others[attempt.appointment_id], now)
     db.session.commit()
 
 
 def _finish_one(relay: Relay, appointment: NDeliusAppointment, attempt: Attempt, rows: list[OutboxItem],
                 others: list[OutboxItem], now: datetime) -> None:
     appointment.remote_state = attempt.remote
+    if attempt.outcome in ("deferred", "pending"):
+        return  # not sent (out of time): due again at once, no attempt counted
     if attempt.outcome == "retry":
         for row in rows:
             row.attempts += 1

@@ -1,6 +1,8 @@
-"""Planning a relay batch: what to send for each claimed appointment, as our records stand now (see
-``app.services.ndelius_sync`` for the rules). One transaction per batch, which also records every create (and
-every update carrying notes) as "uncertain" before it goes out: the recovery point for a lost answer."""
+"""Planning a relay batch: what to send for each claimed appointment, as our records stand now (the rules are
+in ``app.services.ndelius_sync``). One transaction per batch; its first statement renews the batch's lease
+*fenced by the lease token* (and so locks the rows on PostgreSQL), and the same transaction records every
+create (and every update carrying notes) as "uncertain" before it goes out: the recovery point for a lost
+answer. An appointment whose lease another relay has taken is left out."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 
 from app import clock
@@ -26,10 +28,11 @@ from app.models import (
 )
 
 if TYPE_CHECKING:
-    from app.services.ndelius_sync import Relay
+    from app.services.ndelius_sync import Lease, Relay
 
 PAST_WITHOUT_OUTCOME = ("The session has happened: record attendance so nDelius gets an outcome "
                         "(it does not take an appointment in the past without one)")
+NO_LEAD = "The session has no lead facilitator: nDelius needs a staff member for the appointment"
 
 
 class NeedsPerson(Exception):
@@ -45,6 +48,8 @@ class Attempt:
     row_ids: list[int]
     remote: str
     wanted: bool
+    requirement_id: int | None = None
+    licence_condition_id: int | None = None
     payload: dict[str, Any] | None = None
     notes: str | None = None  # notes to send (changed since last sent)
     current_notes: str | None = None
@@ -53,9 +58,22 @@ class Attempt:
     write: str | None = None  # "create" | "update" once decided
     remote_before_write: str | None = None
     notes_sent: bool = False
-    outcome: str = "retry"  # created | updated | deleted | unchanged | retry | attention
+    # pending (not decided yet) | created | updated | deleted | unchanged | retry | attention
+    # | deferred (not sent: out of time; nothing happened) | lost (another relay holds the lease now)
+    outcome: str = "pending"
     error: str | None = None
     retry_after: float | None = None
+
+    @property
+    def kind(self) -> str | None:
+        """The call this attempt still needs: "look" (search first), "create", "update", "delete" or None."""
+        if self.outcome != "pending":
+            return None
+        if not self.wanted:
+            return None if self.remote in ("absent", "deleted") else "delete"
+        if self.write is None:
+            return "look" if self.remote == "uncertain" else None
+        return self.write
 
 
 def _with_everything():  # type: ignore[no-untyped-def]
@@ -67,13 +85,19 @@ def _with_everything():  # type: ignore[no-untyped-def]
             joinedload(Session.group).selectinload(Group.facilitators).joinedload(GroupFacilitator.facilitator)))
 
 
-def plan(relay: Relay, appointment_ids: list[int]) -> list[Attempt]:
-    """What to send for each claimed appointment, as our records stand now. Creates (and updates carrying
-    notes) are committed as "uncertain" before they go out: the recovery point for a lost answer."""
+def plan(relay: Relay, lease: Lease) -> list[Attempt]:
+    """What to send for each claimed appointment still leased to us, as our records stand now. Creates (and
+    updates carrying notes) are committed as "uncertain" before they go out: the recovery point for a lost
+    answer."""
+    held = set(db.session.execute(
+        update(NDeliusAppointment).where(NDeliusAppointment.id.in_(lease.ids),
+                                         NDeliusAppointment.claimed_by == lease.token)
+        .values(claimed_until=relay.now() + relay.lease_time).returning(NDeliusAppointment.id)
+        .execution_options(synchronize_session=False)).scalars())
+    appointment_ids = sorted(held)
     appointments = db.session.scalars(
-        select(NDeliusAppointment).where(NDeliusAppointment.id.in_(appointment_ids),
-                                         NDeliusAppointment.claimed_by == relay.token)
-        .options(_with_everything())).unique().all()
+        select(NDeliusAppointment).where(NDeliusAppointment.id.in_(appointment_ids))
+        .order_by(NDeliusAppointment.id).options(_with_everything())).unique().all() if held else []
     rows: dict[int, list[OutboxItem]] = defaultdict(list)
     for row in db.session.scalars(select(OutboxItem).where(
             OutboxItem.appointment_id.in_(appointment_ids), OutboxItem.status == "pending").order_by(OutboxItem.id)):
@@ -93,6 +117,8 @@ def _plan_one(appointment: NDeliusAppointment, rows: list[OutboxItem], now_local
         remote=appointment.remote_state,
         wanted=(rows[-1].action != "delete" and session.status != "cancelled"
                 and getattr(attendee, "removed_at", None) is None),
+        requirement_id=attendee.referral.requirement_id,
+        licence_condition_id=attendee.referral.licence_condition_id,
     )
     if appointment.last_sent and appointment.last_sent.get("date"):
         attempt.search_dates.append(appointment.last_sent["date"])
@@ -131,16 +157,25 @@ def appointment_payload(appointment: NDeliusAppointment) -> dict[str, Any]:
     referral = attendee.referral
     lead = session.lead_facilitator or session.group.lead_facilitator
     if lead is None:
-        raise NeedsPerson("The session has no lead facilitator: nDelius needs a staff member for the appointment")
+        raise NeedsPerson(NO_LEAD)
     attendance = attendee.attendance
+    return expected_payload(
+        reference=appointment.reference, requirement_id=referral.requirement_id,
+        licence_condition_id=referral.licence_condition_id, starts_at=session.starts_at,
+        ends_at=session.ends_at, module_role=session.session_template.module.role,
+        staff_code=lead.staff_code, team_code=lead.team_code,
+        location_code=session.group.location_code, outcome_code=attendance.outcome if attendance else None)
+
+
+def expected_payload(*, reference: Any, requirement_id: int | None, licence_condition_id: int | None,
+                     starts_at: datetime, ends_at: datetime, module_role: str | None, staff_code: str | None,
+                     team_code: str | None, location_code: str | None, outcome_code: str | None) -> dict[str, Any]:
+    """The create item from plain values (reconciliation reads them as rows, the relay from its objects)."""
     try:
         return build_appointment(
-            reference_uuid=appointment.reference, requirement_id=referral.requirement_id,
-            licence_condition_id=referral.licence_condition_id, starts_at=session.starts_at,
-            ends_at=session.ends_at, module_role=session.session_template.module.role,
-            staff_code=lead.staff_code, team_code=lead.team_code, location_code=session.group.location_code,
-            outcome_code=attendance.outcome if attendance else None,
-        )
+            reference_uuid=reference, requirement_id=requirement_id, licence_condition_id=licence_condition_id,
+            starts_at=starts_at, ends_at=ends_at, module_role=module_role, staff_code=staff_code,  # type: ignore[arg-type]
+            team_code=team_code, location_code=location_code, outcome_code=outcome_code)  # type: ignore[arg-type]
     except ValueError as exc:
         raise NeedsPerson(f"Cannot be sent to nDelius: {exc}") from exc
 

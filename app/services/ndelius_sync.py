@@ -1,7 +1,7 @@
 """The outbox relay: sends what the nDelius outbox holds (SPEC §5; RELIABILITY S1-S10, J4, J9).
 
 The unit of work is one appointment (one person at one session). A relay *claims* appointments that have due
-outbox rows by taking a lease on the appointment row (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the
+outbox rows by taking a lease on the appointment rows (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the
 same conditional UPDATE under its single writer lock), so two relays never work on one appointment. All of an
 appointment's pending rows are coalesced: what is sent is its *current* state, once.
 
@@ -15,12 +15,25 @@ holds (``remote_state``):
     not wanted, present/uncertain -> delete (nDelius not knowing it means it is gone already)
     not wanted, absent/deleted    -> nothing to send
 
-A batch is planned in one transaction, which also records every create (and every update carrying notes) as
-"uncertain" before it goes out: a relay that dies mid-call, or a lost answer, leads the next pass to search
-before it ever creates again, so replaying is harmless. The calls then go out on a bounded thread pool with no
-transaction open, and the results are written back. Transient failures (timeouts, 429/5xx, an open circuit)
-put the rows back with a full-jitter backoff (``next_attempt_at``); a refusal (400, 409, 401/403, an unknown
-code) marks that appointment "needs attention" with the reason, and the rest of the batch carries on.
+Batches (``ndelius_send``): the searches, creates, updates and deletes of a claimed batch go in arrays of at
+most ``NDELIUS_BATCH_SIZE`` items, at most ``NDELIUS_CONCURRENCY`` calls in flight. nDelius answers for a whole
+request, so a refusal is narrowed down to the items it is about (named in the answer, or by halving the array)
+and every item gets its own outcome: one bad item never fails the others.
+
+Idempotency (``ndelius_plan``): a batch is planned in one transaction, which also records every create (and
+every update carrying notes) as "uncertain" before it goes out: a relay that dies mid-call, or a lost answer,
+leads the next pass to search before it ever creates again, so replaying is harmless. Transient failures
+(timeouts, 429/5xx, an open circuit) put the rows back with a full-jitter backoff (``next_attempt_at``); a
+refusal (400, 409, 401/403, an unknown code) marks that appointment "needs attention" with the reason.
+
+Fencing (``Lease``): each claim gets its own lease token, and a relay works only under the lease it was given.
+Every statement that writes for a batch - planning, each renewal, writing the results back - is an UPDATE
+``WHERE claimed_by = <token>``, so once another relay (or the sweeper) has taken a lease over, the old holder
+writes nothing more. Before each call the relay renews the lease of the items in it (the same fenced UPDATE)
+and sends the call only if its answer can arrive (the client's connect + read timeouts) before that renewed
+lease ends - so a batch that outlives its lease never has a write land after another relay took over: the
+new holder's search sees everything the old one sent. A drain also has a time budget, and a call is not
+started unless it can finish inside it.
 """
 from __future__ import annotations
 
@@ -29,13 +42,15 @@ import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import count
 from typing import Any, TypeVar
 
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import Engine
 
 from app.extensions import db
 from app.integrations.circuit_breaker import OPEN, RedisCircuitBreaker
@@ -48,7 +63,10 @@ from app.services.ndelius_send import send
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-LEASE = timedelta(minutes=5)
+MIN_LEASE = timedelta(seconds=60)  # a relay that died is taken over within about this long
+MAX_BATCH = 50  # items in one array (creates, updates or deletes); searches take up to 500 ids
+CLOCK_SKEW = 5.0  # seconds of clock difference between relays' machines the lease allows for
+APPOINTMENTS = NDeliusAppointment.__table__
 
 
 @dataclass
@@ -59,7 +77,10 @@ class DrainResult:
     unchanged: int = 0
     needs_attention: int = 0
     retrying: int = 0
+    deferred: int = 0  # not sent this time (out of time): nothing happened, still queued
+    lease_lost: int = 0  # another relay took them over: left to it
     batches: int = 0
+    calls: int = 0
     circuit_open: bool = False
     seconds: float = 0.0
 
@@ -68,23 +89,36 @@ class DrainResult:
         return self.created + self.updated + self.deleted + self.unchanged
 
     def add(self, outcome: str) -> None:
-        setattr(self, outcome, getattr(self, outcome) + 1)
+        name = {"retry": "retrying", "attention": "needs_attention", "lost": "lease_lost",
+                "pending": "deferred"}.get(outcome, outcome)
+        setattr(self, name, getattr(self, name) + 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
-            "created", "updated", "deleted", "unchanged", "needs_attention", "retrying", "batches",
-            "circuit_open", "seconds")}
+            "created", "updated", "deleted", "unchanged", "needs_attention", "retrying", "deferred", "lease_lost",
+            "batches", "calls", "circuit_open", "seconds")}
 
     def summary(self) -> str:
         text = (f"{self.sent} appointments in step with nDelius ({self.created} created, {self.updated} updated, "
-                f"{self.deleted} deleted, {self.unchanged} already right); {self.needs_attention} need attention; "
-                f"{self.retrying} will be retried")
+                f"{self.deleted} deleted, {self.unchanged} already right) in {self.calls} calls; "
+                f"{self.needs_attention} need attention; {self.retrying} will be retried")
+        if self.deferred:
+            text += f"; {self.deferred} left for the next run (out of time)"
         return text + ("; nDelius calls are paused (circuit open)" if self.circuit_open else "")
 
 
 @dataclass
+class Lease:
+    """The claim on one batch: the rows are ours while ``claimed_by`` is ``token``."""
+
+    token: str
+    ids: list[int]
+
+
+@dataclass
 class Relay:
-    """What one drain works with; shared by its worker threads (which touch only the client and breaker)."""
+    """What one drain works with; shared by its worker threads (which use only the client, the breaker and
+    ``renew``, on connections of their own)."""
 
     client: NDeliusClient
     breaker: RedisCircuitBreaker | None
@@ -92,9 +126,33 @@ class Relay:
     token: str
     retry_base: float
     retry_cap: float
+    engine: Engine
+    lease_time: timedelta = MIN_LEASE
+    batch_size: int = MAX_BATCH
+    ends_at: float | None = None  # time.monotonic() by which the drain must be done (its budget)
+    _claims: Any = field(default_factory=count)
 
     def call(self, fn: Callable[[], T]) -> T:
         return self.breaker.call(fn) if self.breaker is not None else fn()
+
+    def new_lease_token(self) -> str:
+        return f"{self.token}.{next(self._claims)}"
+
+    def out_of_time(self, margin: float = 0.0) -> bool:
+        return self.ends_at is not None and time.monotonic() + margin >= self.ends_at
+
+    def renew(self, lease: Lease, ids: list[int]) -> tuple[set[int], float]:
+        """Extend the lease on ``ids`` - only those still ours (one fenced UPDATE, on a connection of its own);
+        those ids and the ``time.monotonic()`` deadline a call for them must be answered by."""
+        started = time.monotonic()
+        with self.engine.begin() as conn:
+            held = set(conn.execute(
+                update(APPOINTMENTS).where(APPOINTMENTS.c.id.in_(ids), APPOINTMENTS.c.claimed_by == lease.token)
+                .values(claimed_until=self.now() + self.lease_time).returning(APPOINTMENTS.c.id)).scalars())
+        deadline = started + self.lease_time.total_seconds() - CLOCK_SKEW
+        if self.ends_at is not None:
+            deadline = min(deadline, self.ends_at)
+        return held, deadline
 
 
 # --- wiring ---------------------------------------------------------------------------------------------------
@@ -122,45 +180,57 @@ def breaker_from_config(config: Any) -> RedisCircuitBreaker | None:
         return None
 
 
+def lease_time_for(client: NDeliusClient, at_least: timedelta = MIN_LEASE) -> timedelta:
+    """Long enough for a renewal to cover a call with room to spare (three calls' worth of timeouts)."""
+    return max(at_least, timedelta(seconds=3 * client.call_seconds + CLOCK_SKEW))
+
+
 # --- draining -------------------------------------------------------------------------------------------------
 
 
 def drain(*, client: NDeliusClient | None = None, breaker: RedisCircuitBreaker | None | bool = True,
           now: Callable[[], datetime] = utcnow, budget: float | None = None, concurrency: int | None = None,
-          batch_size: int | None = None) -> DrainResult:
+          batch_size: int | None = None, claim_size: int | None = None,
+          min_lease: timedelta = MIN_LEASE) -> DrainResult:
     """Send every appointment whose outbox rows are due, batch by batch, until none is left, the budget (s) is
-    spent or the circuit opens. ``breaker=True`` uses the shared Redis breaker; None or False, none."""
+    spent or the circuit opens. ``breaker=True`` uses the shared Redis breaker; None or False, none.
+    ``batch_size`` is the most items in one call; a batch claims ``claim_size`` appointments (by default
+    ``concurrency`` calls' worth)."""
     config = current_app.config
     own_client = client is None
     client = client or client_from_config(config)
     if breaker is True:
         breaker = breaker_from_config(config)
-    relay = Relay(client=client, breaker=breaker or None, now=now, token=secrets.token_hex(8),
-                  retry_base=config.get("NDELIUS_RETRY_BASE", 2), retry_cap=config.get("NDELIUS_RETRY_CAP", 600))
-    workers = max(1, concurrency or config.get("NDELIUS_CONCURRENCY", 2))
-    size = max(1, batch_size or config.get("NDELIUS_BATCH_SIZE", 20))
-    result = DrainResult()
     started = time.monotonic()
+    workers = max(1, concurrency or config.get("NDELIUS_CONCURRENCY", 2))
+    size = max(1, min(batch_size or config.get("NDELIUS_BATCH_SIZE", MAX_BATCH), MAX_BATCH))
+    relay = Relay(client=client, breaker=breaker or None, now=now, token=secrets.token_hex(8),
+                  retry_base=config.get("NDELIUS_RETRY_BASE", 2), retry_cap=config.get("NDELIUS_RETRY_CAP", 600),
+                  engine=db.engine, lease_time=lease_time_for(client, min_lease), batch_size=size,
+                  ends_at=None if budget is None else started + budget)
+    result = DrainResult()
+    calls_before = client.calls
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="ndelius-relay") as pool:
-            while budget is None or time.monotonic() - started < budget:
+            while not relay.out_of_time():
                 if _circuit_open(relay):
                     result.circuit_open = True
                     break
-                claimed = claim(relay.token, size, now())
-                if not claimed:
+                claimed = claim(relay, claim_size or size * workers)
+                if not claimed.ids:
                     break
                 result.batches += 1
                 attempts = plan(relay, claimed)
-                ready = [a for a in attempts if a.outcome != "attention"]
-                list(pool.map(lambda attempt: send(relay, attempt), ready))
-                for attempt in attempts:
-                    result.add({"retry": "retrying", "attention": "needs_attention"}.get(
-                        attempt.outcome, attempt.outcome))
+                send(relay, claimed, attempts, pool)
                 finish(relay, claimed, attempts)
+                for attempt in attempts:
+                    result.add(attempt.outcome)
+                if any(attempt.outcome in ("deferred", "pending") for attempt in attempts):
+                    break  # out of time: the next drain carries on
     finally:
         if own_client:
             client.close()
+    result.calls = client.calls - calls_before
     result.seconds = round(time.monotonic() - started, 3)
     result.circuit_open = result.circuit_open or _circuit_open(relay)
     log.info("ndelius relay: %s", result.summary())
@@ -178,8 +248,10 @@ def _circuit_open(relay: Relay) -> bool:
         return False
 
 
-def claim(token: str, limit: int, now: datetime) -> list[int]:
-    """Lease up to ``limit`` appointments that have due outbox rows and no live lease; their ids."""
+def claim(relay: Relay, limit: int) -> Lease:
+    """Lease up to ``limit`` appointments that have due outbox rows and no live lease, under a new token."""
+    now = relay.now()
+    lease = Lease(token=relay.new_lease_token(), ids=[])
     due = select(OutboxItem.appointment_id).where(OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now)
     free = or_(NDeliusAppointment.claimed_until.is_(None), NDeliusAppointment.claimed_until < now)
     query = (select(NDeliusAppointment.id).where(NDeliusAppointment.id.in_(due), free)
@@ -187,18 +259,13 @@ def claim(token: str, limit: int, now: datetime) -> list[int]:
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True, of=NDeliusAppointment)
     ids = list(db.session.scalars(query))
-    claimed: list[int] = []
     if ids:
-        db.session.execute(
+        lease.ids = sorted(db.session.execute(
             update(NDeliusAppointment).where(NDeliusAppointment.id.in_(ids), free)
-            .values(claimed_by=token, claimed_until=now + LEASE).execution_options(synchronize_session=False)
-        )
-        claimed = list(db.session.scalars(
-            select(NDeliusAppointment.id).where(NDeliusAppointment.id.in_(ids), NDeliusAppointment.claimed_by == token)
-            .order_by(NDeliusAppointment.id)
-        ))
+            .values(claimed_by=lease.token, claimed_until=now + relay.lease_time)
+            .returning(NDeliusAppointment.id).execution_options(synchronize_session=False)).scalars())
     db.session.commit()
-    return claimed
+    return lease
 
 
 def sweep(now: datetime | None = None) -> dict[str, int]:
@@ -207,7 +274,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
     released = db.session.execute(
         update(NDeliusAppointment).where(NDeliusAppointment.claimed_until < now)
         .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)
-    ).rowcount
+    ).rowcount  # type: ignore[attr-defined]
     due = db.session.scalar(select(func.count(OutboxItem.id)).where(
         OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now))
     waiting = db.session.scalar(select(func.count(OutboxItem.id)).where(
@@ -219,4 +286,3 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 def next_attempt_at() -> datetime | None:
     """When the earliest pending row falls due (None: nothing pending)."""
     return db.session.scalar(select(func.min(OutboxItem.next_attempt_at)).where(OutboxItem.status == "pending"))
-

@@ -18,6 +18,7 @@ from app.integrations.ndelius import (
     ClashError,
     NDeliusClient,
     NotFoundError,
+    NotSent,
     PermanentError,
     RedisCircuitBreaker,
     TransientError,
@@ -46,16 +47,25 @@ def fake():
 
 @pytest.fixture(autouse=True)
 def fresh_fake(fake):
+    fake.release()
     assert fake.wait_idle(), "a request from the previous test is still in flight"
     fake.reset()
     fake.set(now="2026-03-01T09:00")
+    yield
+    fake.release()
 
 
 @pytest.fixture
 def client(fake):
-    c = NDeliusClient(
-        fake.url, fake.token_url, CLIENT_ID, CLIENT_SECRET, connect_timeout=0.5, read_timeout=0.3
-    )
+    c = NDeliusClient(fake.url, fake.token_url, CLIENT_ID, CLIENT_SECRET, connect_timeout=2, read_timeout=5)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def impatient(fake):
+    """A client that gives up after 0.3 s: with ``hold_answers`` the answer never comes in time."""
+    c = NDeliusClient(fake.url, fake.token_url, CLIENT_ID, CLIENT_SECRET, connect_timeout=2, read_timeout=0.3)
     yield c
     c.close()
 
@@ -494,17 +504,28 @@ def test_commit_then_drop_is_ambiguous_and_the_appointment_exists(fake, client):
     assert fake.count(other["reference"]) == 1
 
 
-def test_a_read_timeout_on_a_write_is_ambiguous_and_on_a_read_transient(fake, client):
+def test_a_read_timeout_on_a_write_is_ambiguous_and_on_a_read_transient(fake, impatient):
     item = appointment()
-    fake.set(timeout=1, timeout_seconds=0.6)
+    fake.set(hold_answers=1)  # applied, then the answer is held until released
     with pytest.raises(AmbiguousResult, match="no answer"):
-        client.create([item])
+        impatient.create([item])
     assert fake.count(item["reference"]) == 1  # applied, answer lost
+    fake.release()
 
-    fake.set(timeout=1, timeout_seconds=0.6)
+    fake.set(hold_answers=1)
     with pytest.raises(TransientError) as error:
-        client.search([1001], [], "2026-03-01", "2026-03-31")
+        impatient.search([1001], [], "2026-03-01", "2026-03-31")
     assert not isinstance(error.value, AmbiguousResult)
+
+
+def test_a_call_whose_answer_could_not_come_before_the_deadline_is_not_sent(fake, client):
+    import time
+
+    with pytest.raises(NotSent):
+        client.create([appointment()], deadline=time.monotonic() + client.call_seconds - 1)
+    assert api_calls(fake, "/appointments") == [] and client.calls == 0
+    client.create([appointment()], deadline=time.monotonic() + client.call_seconds + 30)
+    assert len(api_calls(fake, "/appointments")) == 1 and client.calls == 1
 
 
 def test_a_dropped_connection_on_delete_then_delete_again_is_not_found(fake, client):
@@ -642,7 +663,7 @@ def test_fake_is_controlled_over_http(fake):
 
 def test_fake_records_peak_concurrency(fake):
     token = raw_token(fake)
-    fake.set(latency_ms=150)
+    fake.set(hold_answers=3)
     body = {
         "requirementIds": [1],
         "licenceConditionIds": [],
@@ -660,9 +681,12 @@ def test_fake_records_peak_concurrency(fake):
     ]
     for t in threads:
         t.start()
+    assert fake.wait_until(lambda f: f.held == 3)  # all three in flight at once, whatever the machine's load
+    assert fake.peak_concurrency == 3
+    fake.release()
     for t in threads:
         t.join()
-    assert fake.peak_concurrency == 3
+    assert fake.wait_idle() and fake.in_flight == 0
 
 
 def test_search_window_is_inclusive_and_skips_other_components(fake, client):

@@ -1,6 +1,8 @@
-"""The outbox relay, the sweeper and reconciliation against the fake nDelius over real HTTP (RELIABILITY S1-S10,
-J2, J4, J7, J9). Each test compares the fake's final state with what an uninterrupted run gives: exactly one
-live appointment per person per session, none missing, none twice."""
+"""The outbox relay and the sweeper against the fake nDelius over real HTTP (RELIABILITY S1-S8, S10, J2, J4, J7,
+J9). Each test compares the fake's final state with what an uninterrupted run gives: exactly one live
+appointment per person per session, none missing, none created twice. Batching and fencing are in
+test_ndelius_batches.py, reconciliation in test_ndelius_reconcile.py."""
+# ruff: noqa: F811 - the fixtures imported from ndelius_kit are arguments of the tests
 from __future__ import annotations
 
 import os
@@ -12,95 +14,33 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select, update
 
 from app import clock
 from app.extensions import db
 from app.integrations.circuit_breaker import RedisCircuitBreaker
-from app.models import (
-    Attendee,
-    AuditEvent,
-    NDeliusAppointment,
-    NDeliusDisagreement,
-    OutboxItem,
-    Session,
-)
+from app.models import Attendee, AuditEvent, NDeliusAppointment, OutboxItem, Session
 from app.models.base import utcnow
-from app.services import attendance, ndelius_reconcile, ndelius_status, ndelius_sync, outbox
-from tests.fakes.ndelius import start_fake_ndelius
+from app.services import attendance, ndelius_status, ndelius_sync, outbox
+from tests.integration.ndelius_kit import (  # noqa: F401 - fixtures
+    NOW,
+    appointments,
+    assert_arrays_bounded,
+    assert_one_each,
+    client_for,
+    drain,
+    fake,
+    frozen,
+    items,
+    later,
+    manager,
+    nd,
+    posts,
+    references,
+    started_group,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-NOW = datetime(2026, 3, 1, 9, 0)  # before the groups' first sessions (23 March 2026)
-
-
-@pytest.fixture(scope="module")
-def fake():
-    server = start_fake_ndelius()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def nd(app, fake, monkeypatch):
-    """The fake nDelius, emptied, with the app pointed at it and both clocks at NOW."""
-    assert fake.wait_idle(), "a request from the previous test is still in flight"
-    fake.reset()
-    fake.set(now=NOW.isoformat(timespec="minutes"))
-    clock.freeze(NOW)
-    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url, "NDELIUS_READ_TIMEOUT": 0.5,
-                        "NDELIUS_CONNECT_TIMEOUT": 0.5, "NDELIUS_RETRY_BASE": 30, "NDELIUS_RETRY_CAP": 600}.items():
-        monkeypatch.setitem(app.config, name, value)
-    return fake
-
-
-@pytest.fixture
-def manager(world):
-    return world.user(world.region(), "treatment_manager")
-
-
-def started_group(world, manager, people=1, code="G1"):
-    members = tuple(world.referral(manager.region) for _ in range(people))
-    group = world.group(manager, code=code, members=members)
-    group.location_code = "LOC1"
-    db.session.commit()
-    return world.started(group, manager)
-
-
-def appointments(group=None):
-    query = (select(NDeliusAppointment).join(Attendee, Attendee.id == NDeliusAppointment.attendee_id)
-             .join(Session, Session.id == Attendee.session_id).order_by(Session.starts_at, Attendee.id))
-    if group is not None:
-        query = query.where(Session.group_id == group.id)
-    db.session.expire_all()
-    return list(db.session.scalars(query))
-
-
-def later(minutes=30):
-    return lambda: utcnow() + timedelta(minutes=minutes)
-
-
-def frozen():
-    at = utcnow()
-    return lambda: at
-
-
-def drain(**kwargs):
-    kwargs.setdefault("breaker", False)
-    result = ndelius_sync.drain(**kwargs)
-    db.session.expire_all()
-    return result
-
-
-def posts(fake):
-    return fake.api_calls("POST", "/appointments")
-
-
-def assert_one_each(fake, expected):
-    """nDelius holds exactly one live appointment per reference we hold, and nothing else."""
-    references = {str(a.reference) for a in expected}
-    assert {ref: fake.count(ref) for ref in references} == dict.fromkeys(references, 1)
-    assert set(fake.appointments) == references and fake.duplicates == []
 
 
 # --- round trips ----------------------------------------------------------------------------------------------
@@ -115,6 +55,8 @@ def test_a_started_group_is_created_in_ndelius_once_per_person_per_session(nd, w
 
     assert result.created == 54 and result.needs_attention == result.retrying == 0
     assert_one_each(nd, held)
+    assert sorted(len(c["body"]["appointments"]) for c in posts(nd)) == [4, 50]  # in arrays, 50 at most
+    assert result.calls == 2
     assert {a.sync_state for a in appointments()} == {"synced"}
     assert db.session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.status != "done")) == 0
     first = held[0]
@@ -132,7 +74,7 @@ def test_a_started_group_is_created_in_ndelius_once_per_person_per_session(nd, w
     assert set(states.values()) == {"synced"} and len(states) == 27
 
     assert drain().sent == 0  # nothing left: a second relay sends nothing
-    assert len(posts(nd)) == 54
+    assert len(items(nd, "POST")) == 54
 
 
 def test_a_moved_session_is_updated_in_ndelius_not_created_again(nd, world, manager):
@@ -153,7 +95,7 @@ def test_a_moved_session_is_updated_in_ndelius_not_created_again(nd, world, mana
     for appointment in moved:
         contact = nd.appointments[str(appointment.reference)]
         assert (contact["date"], contact["startTime"], contact["endTime"]) == ("2026-05-01", "13:00", "15:30")
-    assert len(posts(nd)) == 27 and len(nd.api_calls("PUT", "/appointments")) == 1
+    assert len(items(nd, "POST")) == 27 and len(items(nd, "PUT")) == 1
     assert ndelius_status.session_sync_states([session.id]) == {session.id: "synced"}
 
 
@@ -193,7 +135,7 @@ def test_deletes_are_sent_and_a_delete_of_a_never_created_appointment_sends_noth
     db.session.commit()
     drain()
     assert nd.count(str(never_sent.reference)) == 0
-    assert not [c for c in posts(nd) if c["body"]["appointments"][0]["reference"] == str(never_sent.reference)]
+    assert str(never_sent.reference) not in references(nd, "POST")
     assert nd.api_calls("DELETE", "/appointments") == []
     assert db.session.get(NDeliusAppointment, never_sent.id).sync_state == "deleted"
 
@@ -221,25 +163,26 @@ def test_replaying_the_outbox_twice_leaves_one_appointment_each(nd, world, manag
     drain()
     drain()
     assert_one_each(nd, held)
-    assert len(posts(nd)) == 27
+    assert len(items(nd, "POST")) == 27
 
 
 # --- faults ---------------------------------------------------------------------------------------------------
 
 
-def test_a_lost_answer_to_a_create_is_followed_by_a_search_not_a_second_create(nd, world, manager):
+def test_a_lost_answer_to_an_array_of_creates_is_followed_by_a_search_not_a_second_create(nd, world, manager):
     group = started_group(world, manager)
     held = appointments(group)
-    nd.set(commit_then_drop=1)
+    nd.set(commit_then_drop=1)  # nDelius makes all 27, the answer never comes
 
-    first = drain(concurrency=1, now=frozen())  # (a fixed now: a full-jitter wait can be ~0 s)
+    first = drain(now=frozen())  # (a fixed now: a full-jitter wait can be ~0 s)
 
-    assert first.retrying == 1 and first.created == 26
-    lost = [a for a in appointments(group) if a.remote_state == "uncertain"]
-    assert len(lost) == 1 and nd.count(str(lost[0].reference)) == 1  # nDelius had made it
+    assert first.retrying == 27 and first.created == 0
+    assert {a.remote_state for a in appointments(group)} == {"uncertain"}
+    assert all(nd.count(str(a.reference)) == 1 for a in held)  # nDelius had made them
     second = drain(now=later())
-    assert second.unchanged == 1 and second.created == 0
-    assert nd.api_calls("POST", "/appointments/search")
+    assert second.unchanged == 27 and second.created == 0
+    assert len(nd.api_calls("POST", "/appointments/search")) == 1  # one search for the whole batch
+    assert len(posts(nd)) == 1
     assert_one_each(nd, held)
     assert {a.sync_state for a in appointments()} == {"synced"}
 
@@ -250,27 +193,31 @@ def test_a_timed_out_update_with_notes_is_checked_before_the_notes_are_sent_agai
     held = appointments(group)[1]
     attendance.record(manager, held.attendee, outcome="ATTC", notes="Good session.", seen_version=None)
     db.session.commit()
-    nd.set(timeout=1, timeout_seconds=0.8)
-    assert drain().retrying == 1
+    nd.set(hold_answers=1)  # applied, then the answer is held until released: the relay times out first
+    assert drain(client=client_for(nd, read_timeout=0.5)).retrying == 1
+    assert db.session.get(NDeliusAppointment, held.id).remote_state == "uncertain"
+    nd.release()
     assert nd.wait_idle()
     drain(now=later())
-    assert nd.appointments[str(held.reference)]["notes"] == "Good session."
+    assert nd.appointments[str(held.reference)]["notes"] == "Good session."  # not appended twice
     assert db.session.get(NDeliusAppointment, held.id).sync_state == "synced"
 
 
 def test_server_errors_are_retried_with_backoff_until_ndelius_recovers(nd, world, manager):
     group = started_group(world, manager)
-    nd.set(fail_5xx=3)
+    nd.set(fail_5xx=1)  # the first array of 10 is refused with a 503; the others go through
     before = utcnow()
 
-    result = drain(concurrency=1, now=frozen())
+    result = drain(concurrency=1, batch_size=10, now=frozen())
 
-    assert result.retrying == 3 and result.created == 24
+    assert result.retrying == 10 and result.created == 17
     waiting = list(db.session.scalars(select(OutboxItem).where(OutboxItem.status == "pending")))
-    assert len(waiting) == 3 and all(row.attempts == 1 and "503" in row.last_error for row in waiting)
+    assert len(waiting) == 10 and all(row.attempts == 1 and "503" in row.last_error for row in waiting)
     assert all(before <= row.next_attempt_at <= utcnow() + timedelta(seconds=30) for row in waiting)
+    assert {a.remote_state for a in appointments(group) if a.id in {r.appointment_id for r in waiting}} == {
+        "absent"}  # a 503 applied nothing: no search needed
     assert drain(now=lambda: before - timedelta(seconds=1)).sent == 0  # not due yet: nothing sent
-    assert drain(now=later()).created == 3
+    assert drain(now=later()).created == 10
     assert_one_each(nd, appointments(group))
 
 
@@ -285,6 +232,10 @@ def test_a_clash_or_a_terminated_requirement_needs_attention_and_the_rest_of_the
     result = drain()
 
     assert result.needs_attention == 28 and result.created == 26
+    assert_arrays_bounded(nd)
+    assert result.calls <= 16  # narrowed down by what the answers name, then by halving: not one call each
+    assert_one_each(nd, [a for a in held if a.id != clashing.id and a.attendee_id not in {
+        b.attendee_id for b in held if b.attendee.referral_id == terminated.attendee.referral_id}])
     clash = db.session.get(NDeliusAppointment, clashing.id)
     assert clash.sync_state == "needs_attention" and "clash" in clash.last_error
     refused = db.session.get(NDeliusAppointment, terminated.id)
@@ -312,8 +263,8 @@ def test_the_circuit_opens_and_a_dead_ndelius_is_not_hammered(nd, world, manager
     result = drain(breaker=breaker, concurrency=1, batch_size=5)
 
     assert result.circuit_open and breaker.state == "open"
-    assert len(nd.api_calls(path="/appointments")) == 3  # fail_max calls, then nothing
-    assert result.created == 0 and result.retrying == 5  # the rest of the batch waits for the circuit
+    assert len(nd.api_calls(path="/appointments")) == 3  # fail_max calls (each an array of 5), then nothing
+    assert result.created == 0 and result.retrying == 15
 
     nd.set(fail_5xx=0)
     now[0] += 60  # reset timeout over: one trial call, then normal service
@@ -343,67 +294,73 @@ def test_flushing_redis_loses_nothing_the_sweeper_queues_the_relay_again(nd, wor
 def test_two_relays_never_send_one_appointment_twice(nd, world, manager, app):
     group = started_group(world, manager, people=2)
     held = appointments(group)
-    nd.set(latency_ms=5)
+    nd.set(hold_answers=1)  # the first relay's first array is applied, its answer held until released
     results, errors = [], []
     db.session.commit()  # (SQLite: the test's own read transaction would hold the write lock)
 
     def relay():
         with app.app_context():
             try:
-                results.append(ndelius_sync.drain(breaker=False, batch_size=10))
+                results.append(ndelius_sync.drain(breaker=False, batch_size=10, concurrency=1))
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 
-    threads = [threading.Thread(target=relay) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    first = threading.Thread(target=relay)
+    first.start()
+    assert nd.wait_until(lambda f: f.held == 1)
+    relay()  # the second relay works while the first holds its lease on 10 of them
+    nd.release()
+    first.join()
 
     assert errors == []
-    assert sum(r.created for r in results) == 54 and all(r.created for r in results)  # both did work
-    assert len(posts(nd)) == 54
+    assert sorted(r.created for r in results) == [10, 44]  # both did work, none twice
+    assert len(items(nd, "POST")) == 54
     assert_one_each(nd, held)
 
 
 def test_a_relay_killed_mid_batch_is_taken_over_after_its_lease_and_nothing_is_sent_twice(nd, world, manager, app):
     group = started_group(world, manager)
     held = appointments(group)
-    nd.set(latency_ms=40)
+    nd.set(hold_answers=1)  # the relay's first array is applied in nDelius; it is killed before the answer
+    # The relay's bookkeeping clock is this process's UTC clock carried on by the (system-wide) monotonic clock:
+    # under faketime each process's wall clock starts again at the faked instant, which two processes sharing
+    # leases must not see (on a real machine they read the same clock anyway).
     script = (
-        "import datetime\n"
+        "import datetime, time\n"
         "from app import clock, create_app\n"
         "from app.services import ndelius_sync\n"
+        f"base, started = datetime.datetime.fromisoformat({utcnow().isoformat()!r}), {time.monotonic()!r}\n"
+        "now = lambda: base + datetime.timedelta(seconds=time.monotonic() - started)\n"
         f"app = create_app({{'SQLALCHEMY_DATABASE_URI': {app.config['SQLALCHEMY_DATABASE_URI']!r},\n"
         f"    'SQLALCHEMY_ENGINE_OPTIONS': {{}}, 'REDIS_URL': {app.config['REDIS_URL']!r},\n"
         f"    'NDELIUS_URL': {nd.url!r}, 'HMPPS_AUTH_URL': {nd.token_url!r}, 'LOG_LEVEL': 'ERROR'}})\n"
         "clock.freeze(datetime.datetime(2026, 3, 1, 9, 0))\n"
         "with app.app_context():\n"
-        "    ndelius_sync.drain(breaker=False, batch_size=10)\n"
+        "    ndelius_sync.drain(breaker=False, batch_size=10, concurrency=1, claim_size=20, now=now)\n"
     )
     db.session.commit()
     relay = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 20
-        while len(posts(nd)) < 6 and time.monotonic() < deadline and relay.poll() is None:
-            time.sleep(0.01)
+        assert nd.wait_until(lambda f: f.held == 1 or relay.poll() is not None, timeout=60)
+        assert relay.poll() is None and nd.held == 1, "the relay was to be killed with an answer on its way"
     finally:
         os.killpg(relay.pid, signal.SIGKILL)
         relay.wait()
+    nd.release()
     assert nd.wait_idle()
-    nd.set(latency_ms=0)
-    assert 6 <= len(posts(nd)) < 27, "the relay was to be killed mid-batch"
+    assert len(posts(nd)) == 1 and len(nd.appointments) == 10  # its first array of 10 went through
     stuck = {a.id: a.claimed_by for a in appointments(group) if a.claimed_by is not None}
-    assert stuck, "the killed relay left its lease"
+    assert len(stuck) == 20, "the killed relay left its lease on the batch (10 sent, 10 not yet)"
+    assert {a.remote_state for a in appointments(group) if a.id in stuck} == {"uncertain"}
 
-    drain()  # another relay now takes the rest, but not what the dead one holds a lease on
+    assert drain().created == 7  # another relay takes the rest, not what the dead one holds a lease on
     assert {i: db.session.get(NDeliusAppointment, i).claimed_by for i in stuck} == stuck
     assert ndelius_sync.sweep(now=later(6)())["released"] == len(stuck)
-    drain(now=later(6))
+    taken_over = drain(now=later(6))
 
-    assert_one_each(nd, held)
-    assert len(posts(nd)) == 27  # every appointment created exactly once, across both relays
+    assert (taken_over.unchanged, taken_over.created) == (10, 10)  # found the ones sent, created the others
+    assert_one_each(nd, held)  # every appointment created exactly once, across both relays
     assert {a.sync_state for a in appointments()} == {"synced"}
 
 
@@ -422,68 +379,6 @@ def test_a_past_appointment_without_an_outcome_waits_for_attendance(nd, world, m
     drain()
     assert nd.appointments[str(first.reference)]["outcome"] == {"code": "UAAB"}
     assert db.session.get(NDeliusAppointment, first.id).sync_state == "synced"
-
-
-# --- reconciliation -------------------------------------------------------------------------------------------
-
-
-def test_reconciliation_records_drift_and_never_overwrites_ours(nd, world, manager):
-    group = started_group(world, manager)
-    drain()
-    held = appointments(group)
-    missing, moved, doubled = held[2], held[3], held[4]
-    nd.forget(str(missing.reference))
-    nd.appointments[str(moved.reference)]["staff"] = {"code": "OTHER1"}
-    nd.appointments[str(moved.reference)]["startTime"] = "09:00"
-    nd.duplicates.append(dict(nd.appointments[str(doubled.reference)], contactId=99999))
-    stranger = nd.seed({"reference": "0b0b0b0b-0000-4000-8000-000000000001",
-                        "requirementId": held[0].attendee.referral.requirement_id, "date": "2026-04-01",
-                        "startTime": "10:00", "endTime": "11:00", "staff": {"code": "X1"},
-                        "team": {"code": "T1"}})[0]
-    ours_before = [(s.starts_at, s.version) for s in db.session.scalars(select(Session).order_by(Session.id))]
-
-    run = ndelius_reconcile.reconcile(breaker=False)
-
-    assert run.error is None and run.compared == 27 and run.new == 5
-    found = {(str(d.reference), d.field): d for d in db.session.scalars(select(NDeliusDisagreement))}
-    assert found[(str(missing.reference), "appointment")].theirs == "Not in nDelius"
-    staff = found[(str(moved.reference), "staff")]
-    assert (staff.ours, staff.theirs) == (group.lead_facilitator.staff_code, "OTHER1")
-    assert staff.source == "nDelius appointments search" and staff.ours_at and staff.last_seen_at
-    assert (found[(str(moved.reference), "start_time")].ours, found[(str(moved.reference), "start_time")].theirs) \
-        == ("10:00", "09:00")
-    assert found[(str(doubled.reference), "duplicates")].theirs == "2"
-    unknown = found[(stranger["reference"], "appointment")]
-    assert unknown.ours == "Not in our records" and unknown.region_id == manager.region_id
-    # ours stays as it was: nothing overwritten, nothing queued
-    assert [(s.starts_at, s.version) for s in db.session.scalars(select(Session).order_by(Session.id))] == ours_before
-    assert db.session.scalar(select(func.count(OutboxItem.id)).where(OutboxItem.status == "pending")) == 0
-    searches = [c["body"] for c in nd.api_calls("POST", "/appointments/search")]
-    assert searches and all(b["requirementIds"] or b["licenceConditionIds"] for b in searches)
-    assert all(len(b["requirementIds"]) <= 500 and len(b["licenceConditionIds"]) <= 500 for b in searches)
-
-    again = ndelius_reconcile.reconcile(breaker=False)
-    assert again.new == 0 and db.session.scalar(select(func.count(NDeliusDisagreement.id))) == 5
-
-    ndelius_status.send_ours(manager, staff.id)
-    ndelius_status.send_ours(manager, found[(str(missing.reference), "appointment")].id)
-    drain()
-    assert nd.appointments[str(moved.reference)]["staff"] == {"code": group.lead_facilitator.staff_code}
-    assert nd.count(str(missing.reference)) == 1
-    third = ndelius_reconcile.reconcile(breaker=False)
-    assert third.resolved == 1  # the start time now agrees too
-    still_open = {(str(d.reference), d.field) for d in db.session.scalars(
-        select(NDeliusDisagreement).where(NDeliusDisagreement.resolved_at.is_(None)))}
-    assert still_open == {(str(doubled.reference), "duplicates"), (stranger["reference"], "appointment")}
-
-
-def test_reconciliation_that_cannot_reach_ndelius_says_so_and_changes_nothing(nd, world, manager):
-    started_group(world, manager)
-    drain()
-    nd.set(fail_5xx=5)
-    run = ndelius_reconcile.reconcile(breaker=False)
-    assert run.error and "503" in run.error
-    assert db.session.scalar(select(func.count(NDeliusDisagreement.id))) == 0
 
 
 # --- operators' commands and the scheduler --------------------------------------------------------------------
