@@ -38,6 +38,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.web import register_blueprints
 
     register_blueprints(app)
+    from app.web import restricted
+
+    restricted.init_app(app)  # LAO: restricted people are masked on every page
     _security_headers(app)
 
     from app.cli import register_cli

@@ -122,6 +122,9 @@ class Config:
         # LAO_CACHE_SECONDS: how long nDelius's answer to "may this user see these people?" is reused.
         # LAO_STALE_SECONDS: while nDelius cannot answer, an older answer is used up to this age; beyond it
         # the person is shown as restricted (never shown without a check).
+        # LAO_CHECKS: ask nDelius before showing a person (true; the unit and web tests that do not run a fake
+        # nDelius turn it off, the LAO tests on).
+        self.LAO_CHECKS = _bool("LAO_CHECKS", True)
         self.LAO_CACHE_SECONDS = int(os.environ.get("LAO_CACHE_SECONDS", "120"))
         self.LAO_STALE_SECONDS = int(os.environ.get("LAO_STALE_SECONDS", "28800"))
         # BANK_HOLIDAYS_URL: the GOV.UK bank holidays JSON.

@@ -86,6 +86,14 @@ def seed() -> bool:
                 licence_condition_id=2_600_000 + crn if on_licence else None,
                 sentence_end_date=today + timedelta(days=200 + 20 * n),
             ))
+        if code == "NW":
+            # Restricted access (LAO): the fake nDelius lets only tm.nw and admin see Rowan, and keeps fac.nw
+            # from Elliot (tests/fakes/ndelius_cases.py); everyone else sees "Restricted".
+            for lao_crn, name, requirement in (("R900001", "Rowan Restricted", 2_590_001),
+                                                ("R900002", "Elliot Excluded", 2_590_002)):
+                referrals.insert(0, Referral(region_id=region.id, crn=lao_crn, person_name=name, sex="male",
+                                             cohort="general", requirement_id=requirement,
+                                             sentence_end_date=today + timedelta(days=600)))
         db.session.add_all(referrals)
         db.session.flush()
         tm = db.session.scalar(select(User).filter_by(username=f"tm.{code.lower()}"))

@@ -89,7 +89,7 @@ def _app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     url = _database_url(request.param, tmp_path_factory)
     app = create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": REDIS_URL,
-        "RQ_QUEUE": f"test-{os.getpid()}", "SQLALCHEMY_ENGINE_OPTIONS": {},
+        "RQ_QUEUE": f"test-{os.getpid()}", "SQLALCHEMY_ENGINE_OPTIONS": {}, "LAO_CHECKS": False,
     })
     app.config["BACKEND"] = request.param
     with app.app_context():

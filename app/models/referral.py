@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -52,6 +53,9 @@ class Referral(db.Model):
     # nDelius no longer accepts the requirement / licence condition (terminated): no further appointments.
     requirement_terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     requirement_terminated_reason: Mapped[str | None] = mapped_column(Text)
+    # Set for one request when nDelius says the signed-in user may not see this person (app/web/restricted.py):
+    # the access answer, with its message. Never stored.
+    restricted: ClassVar[Any] = None
 
     region: Mapped[Region] = relationship()
     progress: Mapped[ReferralProgress | None] = relationship(back_populates="referral", uselist=False)

@@ -45,6 +45,9 @@ class Field(Enum):
 
 
 SOURCE_LABELS = {"referral": "Referral", "ndelius": "nDelius"}
+REFUSED_REASON = ("nDelius refused an appointment because it no longer accepts this person's requirement or "
+                  "licence condition (\"Invalid Requirement IDs\"): it may have been terminated. No further "
+                  "appointments can be made for them until it is put right in nDelius")
 TERMINATED_REASON = ("nDelius shows this person's {what} as ended{when}: no further appointments can be made "
                      "for them until it is replaced in nDelius")
 

@@ -51,6 +51,8 @@ def refusal(group: Group, referral: Referral, *, members: int | None = None,
         return f"{referral.person_name} is in another region"
     if referral.status in CLOSED_STATUSES:
         return f"{referral.person_name}'s referral is closed ({referral.status})"
+    if referral.requirement_terminated_at is not None:  # issue 14.3
+        return f"No further appointments can be made for {referral.person_name}: {referral.requirement_terminated_reason}"
     mismatch = matching_mismatch(group, referral)
     if mismatch:
         return mismatch

@@ -69,6 +69,10 @@ def _finish_one(relay: Relay, appointment: NDeliusAppointment, attempt: Attempt,
         appointment.last_error = attempt.error
         return
     if attempt.outcome == "attention":
+        if "invalid requirement ids" in (attempt.error or "").lower():  # terminated in nDelius (issue 14.3)
+            from app.services import case_data
+
+            case_data.mark_terminated(appointment.attendee.referral, case_data.REFUSED_REASON)
         for row in rows:
             row.status, row.last_error, row.processed_at = "needs_attention", attempt.error, now
         appointment.sync_state, appointment.last_error = "needs_attention", attempt.error

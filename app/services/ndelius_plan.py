@@ -155,6 +155,11 @@ def appointment_payload(appointment: NDeliusAppointment) -> dict[str, Any]:
     attendee = appointment.attendee
     session: Session = attendee.session
     referral = attendee.referral
+    from app.services.case_data import appointments_stopped
+
+    stopped = appointments_stopped(referral)
+    if stopped:
+        raise NeedsPerson(stopped)
     lead = session.lead_facilitator or session.group.lead_facilitator
     if lead is None:
         raise NeedsPerson(NO_LEAD)

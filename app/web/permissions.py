@@ -58,6 +58,15 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "progress.index": LEADS,
     "progress.group": LEADS,
     "progress.export": LEADS,
+    # the person's page (issue 14): everyone in the region (restricted people answer 403); managers resolve
+    # differences between the referral and nDelius
+    "people.show": EVERYONE,
+    "people.resolve": MANAGERS,
+    # domain events (issue 14): admins see dead letters, retry or dismiss them, and re-publish refused events
+    "events_admin.index": ("admin",),
+    "events_admin.retry": ("admin",),
+    "events_admin.dismiss": ("admin",),
+    "events_admin.retry_outbox": ("admin",),
     # nDelius integration (issue 5): managers watch the sync, retry failures, act on disagreements
     "integration.index": MANAGERS,
     "integration.retry": MANAGERS,

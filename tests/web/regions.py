@@ -32,6 +32,13 @@ def build_region(world, code: str, sentinel: str):  # type: ignore[no-untyped-de
            "referral_id": waiting.id, "facilitator_id": facilitator.id, "attendee_id": attendee.id,
            "membership_id": group.memberships[0].id, "user_id": users["facilitator"].id}
     ids.update(_ndelius_problems(region, attendee, sentinel))
+    from app.models import InboundEvent  # a dead letter for the admins' domain events page (issue 14)
+
+    dead = InboundEvent(message_id=f"message-{sentinel}", event_type="unknown", status="dead", body="{}",
+                        error="poison")
+    db.session.add(dead)
+    db.session.commit()
+    ids["event_id"] = dead.id
     return users, ids
 
 

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from app.clock import LONDON
 from app.integrations.circuit_breaker import CLOSED, RedisCircuitBreaker
-from app.services import ndelius_status
+from app.services import case_data, ndelius_status
 from app.services.errors import ServiceError
 from app.services.ndelius_reconcile import FIELDS
 from app.web.access import MANAGERS, is_htmx, roles
@@ -51,6 +51,8 @@ def index():  # type: ignore[no-untyped-def]
     context.update(
         failures=ndelius_status.failures(current_user), retrying=ndelius_status.retrying(current_user),
         disagreements=ndelius_status.disagreements(current_user),
+        case_disagreements=case_data.open_disagreements(
+            region_id=None if current_user.role == "admin" else current_user.region_id),  # issue 14.3
     )
     return render_template("integration/index.html", **context)
 

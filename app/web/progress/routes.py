@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Region
 from app.services import progress_report
 from app.services.groups import get_group
+from app.web import restricted
 from app.web.access import roles
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -61,7 +62,10 @@ def export():  # type: ignore[no-untyped-def]
         if not re.fullmatch(r"[0-9]{1,9}", group_id):
             abort(404)
         chosen = get_group(current_user, int(group_id)) or abort(404)
-    rows = progress_report.export_rows(current_user, _region_choice(), chosen.id if chosen else None)
+    rows = restricted.masked_rows(progress_report.export_rows(current_user, _region_choice(),
+                                                              chosen.id if chosen else None),
+                                  crn_at=progress_report.CSV_HEADER.index("CRN"),
+                                  name_at=progress_report.CSV_HEADER.index("Name"))
 
     def generate():  # type: ignore[no-untyped-def]
         buffer = io.StringIO()

@@ -1,0 +1,145 @@
+"""Restricted people are never shown to a user nDelius says may not see them (LAO, HMPPS.md §8).
+
+Enforced once for every page rather than in each template:
+
+1. Before any template (or HTMX block) is rendered, every Referral the request has loaded is checked with
+   nDelius in **one batched call** (``app.services.lao``, cached briefly). A person the user may not see is
+   masked for this request only: name "Restricted", no CRN, no date of birth or sentence end date, and
+   ``referral.restricted`` carries nDelius's message (templates use it to leave out controls). The masked
+   values are set as if loaded, so nothing is written back.
+2. After the response is made, a safety net scrubs the body (HTML, CSV, JSON) of the CRN and name of every
+   person withheld, and checks any other CRN the body shows (one more batched call, usually answered from the
+   cache): a page that showed a person some other way still sends no restricted details.
+
+Counts are not touched: a restricted person still counts in every total.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flask import Flask, Response, current_app, g, has_request_context
+from flask.signals import before_render_template
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app.extensions import db
+from app.models import Referral
+from app.services import lao
+
+CRN_TOKEN = re.compile(r"\b[A-Z][0-9]{6}\b")
+SCRUBBED_TYPES = ("text/html", "text/csv", "application/json", "text/plain")
+
+
+def _username() -> str | None:
+    if not has_request_context() or not getattr(current_user, "is_authenticated", False):
+        return None
+    if not current_app.config.get("LAO_CHECKS", True):
+        return None
+    return str(current_user.username)
+
+
+def _decisions() -> dict[str, Any]:
+    if "lao_decisions" not in g:
+        g.lao_decisions, g.lao_hidden = {}, {}
+    return g.lao_decisions  # type: ignore[no-any-return]
+
+
+def decide(crns: set[str]) -> dict[str, Any]:
+    """Access for these CRNs for the signed-in user (one batched call for those not decided yet)."""
+    username = _username()
+    decisions = _decisions()
+    missing = {c for c in crns if c and c not in decisions}
+    if username is not None and missing:
+        decisions.update(lao.check(username, missing))
+    return decisions
+
+
+def mask_loaded_referrals(*_: Any, **__: Any) -> None:
+    username = _username()
+    if username is None:
+        return
+    referrals = [obj for obj in list(db.session.identity_map.values())
+                 if isinstance(obj, Referral) and obj.restricted is None]
+    if not referrals:
+        return
+    decisions = decide({r.crn for r in referrals})
+    for referral in referrals:
+        access = decisions.get(referral.crn)
+        if access is not None and not access.allowed:
+            hide(referral, access)
+
+
+def hide(referral: Referral, access: Any) -> None:
+    """Mask one person for the rest of this request (nothing is written: the values are set as loaded)."""
+    g.lao_hidden[referral.crn] = referral.person_name
+    referral.restricted = access
+    for name, value in (("person_name", lao.RESTRICTED_LABEL), ("crn", ""), ("date_of_birth", None),
+                        ("sentence_end_date", None)):
+        set_committed_value(referral, name, value)
+
+
+def scrub(response: Response) -> Response:
+    username = _username()
+    if username is None or response.direct_passthrough or response.is_streamed:
+        return response
+    if (response.mimetype or "") not in SCRUBBED_TYPES:
+        return response
+    body = response.get_data(as_text=True)
+    decisions = decide(set(CRN_TOKEN.findall(body)))
+    hidden: dict[str, str] = dict(g.get("lao_hidden", {}))
+    newly = [crn for crn, access in decisions.items() if not access.allowed and crn not in hidden]
+    if newly:
+        for crn, name in db.session.execute(select(Referral.crn, Referral.person_name)
+                                            .where(Referral.crn.in_(newly))):
+            hidden[crn] = name
+        for crn in newly:
+            hidden.setdefault(crn, "")
+    if not hidden:
+        return response
+    changed = body
+    for crn, name in hidden.items():
+        for secret in {crn, name, html.escape(name), html.escape(name, quote=False)}:
+            if secret and len(secret) > 2:
+                changed = changed.replace(secret, lao.RESTRICTED_LABEL)
+    if changed != body:
+        response.set_data(changed)
+    return response
+
+
+def masked_rows(rows: Iterable[list[str]], *, crn_at: int, name_at: int,
+                chunk: int = 500) -> Iterator[list[str]]:
+    """Rows of an export (streamed, so not scrubbed afterwards) with restricted people masked: one batched
+    check per ``chunk`` rows."""
+    batch: list[list[str]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= chunk:
+            yield from _masked(batch, crn_at, name_at)
+            batch = []
+    yield from _masked(batch, crn_at, name_at)
+
+
+def _masked(batch: list[list[str]], crn_at: int, name_at: int) -> Iterator[list[str]]:
+    decisions = decide({row[crn_at] for row in batch}) if _username() is not None else {}
+    for row in batch:
+        access = decisions.get(row[crn_at])
+        if access is not None and not access.allowed:
+            row = list(row)
+            row[crn_at], row[name_at] = "", lao.RESTRICTED_LABEL
+        yield row
+
+
+def init_app(app: Flask) -> None:
+    before_render_template.connect(mask_loaded_referrals, app)
+    try:
+        from jinja2_fragments.flask import before_render_template_block, before_render_template_blocks
+
+        before_render_template_block.connect(mask_loaded_referrals, app)
+        before_render_template_blocks.connect(mask_loaded_referrals, app)
+    except ImportError:  # pragma: no cover
+        pass
+    app.after_request(scrub)
