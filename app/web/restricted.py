@@ -83,10 +83,13 @@ def hide(referral: Referral, access: Any) -> None:
 
 
 def scrub(response: Response) -> Response:
-    username = _username()
-    if username is None or response.direct_passthrough or response.is_streamed:
+    # Cheap checks first: static files and other bodies never touch the database (no user is loaded for them).
+    if response.direct_passthrough or response.is_streamed or (response.mimetype or "") not in SCRUBBED_TYPES:
         return response
-    if (response.mimetype or "") not in SCRUBBED_TYPES:
+    if "_login_user" not in g:  # the view did not sign anyone in: nothing personal was rendered
+        return response
+    username = _username()
+    if username is None:
         return response
     body = response.get_data(as_text=True)
     decisions = decide(set(CRN_TOKEN.findall(body)))
