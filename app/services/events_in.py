@@ -104,9 +104,10 @@ def handle(message_id: str, body: str, receive_count: int) -> Outcome:
     except TryLater as exc:
         db.session.rollback()
         dead = receive_count >= max_receives
-        _record_failure(key, event_type, body, str(exc), dead=dead)
+        reason = f"gave up after {receive_count} attempts: {exc}" if dead else str(exc)
+        _record_failure(key, event_type, body, reason, dead=dead)
         if dead:
-            return Outcome("dead_letter", "dead", f"gave up after {receive_count} attempts: {exc}")
+            return Outcome("dead_letter", "dead", reason)
         return Outcome("retry", "retrying", str(exc))
     row.processed_at = utcnow()
     db.session.commit()

@@ -173,3 +173,64 @@ def test_a_merge_moves_the_referral_to_the_surviving_crn_even_when_it_arrives_fi
     _publish(env, later)
     _poll(app, env)
     assert sorted(db.session.scalars(select(Referral.crn))) == ["E200008", "E200009"]
+
+
+def test_the_listener_process_puts_a_published_referral_on_the_waiting_list(app, env, browser, world, region):  # type: ignore[no-untyped-def]
+    """`python -m jobs.listener` as its own process, as in `make run` and the Procfile."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    world.user(region, "lead", "lead.nw")
+    details = referral_details(crn="E100010", forename="Quinn", surname="Byrne")
+    env["nd"].cases.add(_case(details))
+    config = app.config
+    process_env = dict(os.environ, DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=config["REDIS_URL"],
+                       RQ_QUEUE=config["RQ_QUEUE"], AWS_ENDPOINT_URL=config["AWS_ENDPOINT_URL"],
+                       DOMAIN_EVENTS_QUEUE_URL=config["DOMAIN_EVENTS_QUEUE_URL"],
+                       DOMAIN_EVENTS_DLQ_URL=config["DOMAIN_EVENTS_DLQ_URL"], NDELIUS_URL=config["NDELIUS_URL"],
+                       HMPPS_AUTH_URL=config["HMPPS_AUTH_URL"], LOG_LEVEL="WARNING")
+    db.session.commit()
+    listener_process = subprocess.Popen([sys.executable, "-m", "jobs.listener"], env=process_env,
+                                        cwd=Path(__file__).resolve().parents[2], start_new_session=True)
+    try:
+        _publish(env, details)
+        browser.sign_in("lead.nw")
+        deadline = time.monotonic() + 60
+        while "Quinn Byrne" not in browser.get("/referrals").get_data(as_text=True):
+            assert time.monotonic() < deadline, "the referral never reached the waiting list"
+            time.sleep(0.2)
+    finally:
+        os.killpg(listener_process.pid, signal.SIGTERM)
+        listener_process.wait(timeout=30)
+
+
+def test_admins_see_dead_letters_and_retry_or_dismiss_them(app, env, browser, world, region):  # type: ignore[no-untyped-def]
+    world.user(region, "admin", "admin.nw")
+    world.user(region, "treatment_manager", "tm.nw")
+    sqs = env["topic"].server.client("sqs")
+    sqs.send_message(QueueUrl=env["topic"].queue_url, MessageBody="not json at all")
+    details = referral_details(crn="E100011")
+    env["nd"].cases.add(_case(details))
+    env["source"].set(fail_5xx=10)
+    app.config["DOMAIN_EVENTS_MAX_RECEIVES"] = 1
+    _publish(env, details)
+    assert sorted(_poll(app, env)) == ["dead_letter", "dead_letter"]
+
+    manager = type(browser)(app, app.test_client())
+    manager.sign_in("tm.nw")
+    assert manager.get("/integration/events").status_code == 403
+    browser.sign_in("admin.nw")
+    page = browser.get("/integration/events").get_data(as_text=True)
+    assert "Messages that could not be processed (2)" in page and "not an HMPPS domain event" in page
+    assert "gave up after 1 attempts: the referral source answered 503" in page
+    rows = {r.event_type: r for r in db.session.scalars(select(InboundEvent))}
+    assert browser.post(f"/integration/events/{rows[None].id}/dismiss").status_code == 302
+    env["source"].set(fail_5xx=0)
+    assert browser.post(f"/integration/events/{rows[CREATED].id}/retry").status_code == 302
+    assert _poll(app, env) == ["deleted"]
+    assert db.session.scalar(select(Referral.crn)) == "E100011"
+    assert "Messages that could not be processed (0)" in browser.get("/integration/events").get_data(as_text=True)
