@@ -41,12 +41,19 @@ def queue_publish_if_due() -> bool:
     return queue_publish() if is_due else False
 
 
+CASE_REFRESH_RETRY_SECONDS = 300
+
+
 @with_app
 def refresh_case(referral_id: int) -> dict[str, Any]:
-    """Ask nDelius for a person's case again (after it was down when the referral arrived)."""
+    """Ask nDelius for a person's case again (after it was down when the referral arrived); while it still
+    cannot answer, ask again later - the referral's own details are used meanwhile."""
     from app.services import case_data
 
-    return case_data.refresh(referral_id).as_dict()
+    result = case_data.refresh(referral_id)
+    if not result.checked and result.error and "could not be asked" in result.error:
+        queue_case_refresh(referral_id, delay_seconds=CASE_REFRESH_RETRY_SECONDS)
+    return result.as_dict()
 
 
 def queue_case_refresh(referral_id: int, *, delay_seconds: int = 0) -> bool:

@@ -234,3 +234,23 @@ def test_admins_see_dead_letters_and_retry_or_dismiss_them(app, env, browser, wo
     assert _poll(app, env) == ["deleted"]
     assert db.session.scalar(select(Referral.crn)) == "E100011"
     assert "Messages that could not be processed (0)" in browser.get("/integration/events").get_data(as_text=True)
+
+
+def test_a_case_refresh_while_ndelius_is_still_down_is_asked_again_later(app, env, redis, world, region):  # type: ignore[no-untyped-def]
+    from rq.registry import ScheduledJobRegistry
+
+    from jobs import events
+    from jobs.enqueue import queue
+
+    details = referral_details(crn="E100012")
+    env["nd"].cases.add(_case(details))
+    env["nd"].cases.control("POST", json.dumps({"fail_5xx": 10}).encode())
+    _publish(env, details)
+    assert _poll(app, env) == ["deleted"]
+    referral_id = db.session.scalar(select(Referral.id))
+    redis.flushdb()  # forget the refresh the listener queued: this one must queue its own
+    assert events.refresh_case(referral_id)["checked"] is False
+    scheduled = ScheduledJobRegistry(queue=queue()).get_job_ids()
+    assert f"case-refresh-{referral_id}" in scheduled  # asked again later
+    env["nd"].cases.control("POST", json.dumps({"fail_5xx": 0}).encode())
+    assert events.refresh_case(referral_id)["checked"] is True
