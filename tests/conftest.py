@@ -155,6 +155,7 @@ class Browser:
 
     def get(self, url: str, *, htmx: bool = False, **kwargs):  # type: ignore[no-untyped-def]
         headers = {"HX-Request": "true"} if htmx else {}
+        headers.update(kwargs.pop("headers", None) or {})  # extra headers, e.g. X-Offline-Copy
         return self._remember_token(self._send("get", url, headers=headers, **kwargs))
 
     def post(self, url: str, data: dict | None = None, *, htmx: bool = False, csrf: bool = True, **kwargs):  # type: ignore[no-untyped-def]

@@ -1,262 +1,25 @@
 /*
- * Attendance register (tablet first). Loaded with `defer` by register/show.html and register/print.html.
+ * Attendance register (tablet first). Loaded with `defer` by register/show.html and register/print.html, after
+ * offline.js (window.App.offline: the changes waiting on the device, and the sending of them).
  *
- * 1. Every save carries an idempotency key (header "Idempotency-Key"), a new one per tap, so a tap that is
- *    sent twice (a retry after a dropped connection) is applied once. A retry must re-send the same key:
- *    code that re-issues a request keeps detail.headers['Idempotency-Key'] and this file leaves it alone.
- * 2. One request per row at a time. A tap made while the row is still saving is held, and replayed on the
- *    redrawn row (with the new version), so quick taps never collide with each other as a false conflict.
- * 3. Text being typed in a row is kept when the row is redrawn by a save of another field.
- * 4. If the person was signed out the row says so and nothing is lost from the screen; with a stale CSRF
- *    token the server answers with a fresh one, kept here for the next tap.
- * 5. Poor connection: a save that cannot reach the server (no network, or a gateway saying the server is
- *    unreachable) is kept in a queue for its row, and the row says "Not saved yet – will retry". It is sent
- *    again, exactly as it was and with the SAME idempotency key, when the browser comes back online and on a
- *    timer (2 s, then longer, up to 30 s), so a save that did reach the server before the connection dropped
- *    is not applied twice. Taps on that row meanwhile are held (2.) and replayed after it. Leaving the page
- *    with saves still queued asks first.
+ * 1. Every save of a row (an outcome tap, a time, "did not engage", notes) and of the session notes is kept
+ *    on the device first (IndexedDB, with a new idempotency key and the version of the record shown), then
+ *    sent by offline.js: one at a time, in the order they were made, each applied once. htmx does not send
+ *    them itself (this file takes the request in htmx:confirm); the row's form stays a plain form for
+ *    browsers without JavaScript.
+ * 2. Until the server has it, the row shows what it is waiting to send: the outcome button pressed, the
+ *    times, flag and notes as entered, and "Waiting to send". "Saved" appears only with the server's answer
+ *    (the row it sends back, which replaces the row). Taps on a row whose change is still waiting are kept
+ *    after it and take the version it produced, so quick taps never collide as a false conflict.
+ * 3. Opening the register (a reload, a new tab, a copy opened offline) shows again what is waiting for it,
+ *    and a conflict or a refusal still to be settled (asked again from the server: a stale version is
+ *    refused again and nothing is written), side by side as when it happened. "Keep the saved version" and
+ *    "Keep their notes" let go of the change; "Use my change" is a new change.
+ * 4. Text being typed in a row is kept when the row is redrawn by a save of another field, and the focus stays
+ *    where the person is (a change answered in the background never takes it).
  */
 (function () {
   'use strict'
-
-  var ROW = '.app-register-row'
-  var busy = {}
-  var held = {}
-  var typing = null
-  var sent = {} // row id -> the last save sent for it: {path, key, entries}
-  var queued = {} // row id -> a save that could not reach the server, waiting to be sent again
-  var retrying = {} // row id -> true while its queued save is being re-sent
-  var retryTimer = null
-  var retryDelay = 2000
-  var NOT_REACHED = [0, 502, 503, 504] // no response at all, or a gateway that could not reach the server
-
-  function rowOf (el) {
-    return el && el.closest ? el.closest(ROW) : null
-  }
-
-  function newKey () {
-    if (window.crypto && window.crypto.randomUUID) {
-      return window.crypto.randomUUID()
-    }
-    var bytes = new Uint8Array(16)
-    window.crypto.getRandomValues(bytes)
-    return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2) }).join('')
-  }
-
-  function fieldValues (form) {
-    var values = {}
-    Array.prototype.forEach.call(form.querySelectorAll('input[type=time], input[type=checkbox], textarea'), function (el) {
-      values[el.name] = el.type === 'checkbox' ? el.checked : el.value
-    })
-    return values
-  }
-
-  function problem (row, message, link) {
-    var p = row && row.querySelector('.app-register-row__problem')
-    if (!p) return
-    p.textContent = message
-    if (link) {
-      var a = document.createElement('a')
-      a.className = 'govuk-link'
-      a.href = link.href
-      a.target = '_blank'
-      a.rel = 'noopener'
-      a.textContent = link.text
-      p.appendChild(document.createTextNode(' '))
-      p.appendChild(a)
-    }
-    p.hidden = !message
-    if (message) row.classList.add('app-register-row--error')
-    else row.classList.remove('app-register-row--error')
-  }
-
-  // 1. Idempotency key and the row's id on every register request.
-  document.addEventListener('htmx:configRequest', function (event) {
-    var row = rowOf(event.target)
-    if (!row || !row.dataset.attendee) return
-    var id = row.dataset.attendee
-    event.detail.headers['X-Register-Row'] = id
-    if (event.detail.verb === 'get') return
-    var data = event.detail.formData
-    if (retrying[id] && queued[id]) {
-      // 5. A re-send: the same fields and the same key as the save that did not get through.
-      var again = queued[id]
-      Array.from(data.keys()).forEach(function (name) { data.delete(name) })
-      again.entries.forEach(function (entry) { data.append(entry[0], entry[1]) })
-      var meta = document.querySelector('meta[name="csrf-token"]')
-      if (meta && meta.content) data.set('csrf_token', meta.content)
-      event.detail.headers['Idempotency-Key'] = again.key
-      event.detail.headers['HX-Trigger-Name'] = ''
-      return
-    }
-    if (!event.detail.headers['Idempotency-Key']) {
-      event.detail.headers['Idempotency-Key'] = newKey()
-    }
-    sent[id] = { path: event.detail.path, key: event.detail.headers['Idempotency-Key'], entries: Array.from(data.entries()) }
-  })
-
-  // 2. Hold a tap while its row is saving.
-  document.addEventListener('htmx:confirm', function (event) {
-    var row = rowOf(event.detail.elt || event.target)
-    if (!row || !row.dataset.attendee || event.detail.verb === 'get') return
-    var id = row.dataset.attendee
-    if (retrying[id]) return // 5. the queued save going out again
-    // A save that never answered within the request timeout does not block the row for ever.
-    if (!queued[id] && (!busy[id] || Date.now() - busy[id] > 30000)) {
-      busy[id] = Date.now()
-      problem(row, '')
-      return
-    }
-    event.preventDefault()
-    var form = row.querySelector('form.app-register-row__form')
-    var trigger = event.detail.triggeringEvent
-    var submitter = trigger && trigger.submitter
-    held[id] = {
-      values: form ? fieldValues(form) : {},
-      submitter: submitter ? { name: submitter.name, value: submitter.value } : (held[id] && held[id].submitter)
-    }
-  })
-
-  function release (id) {
-    busy[id] = false
-    var intent = held[id]
-    delete held[id]
-    if (!intent) return
-    var row = document.getElementById('attendee-' + id)
-    var form = row && row.querySelector('form.app-register-row__form')
-    if (!form) return // a conflict or a refusal is on screen now: the person decides
-    htmx.process(row) // htmx would otherwise wire the new row only after its settle delay
-    Object.keys(intent.values).forEach(function (name) {
-      var el = form.querySelector('[name="' + name + '"]:not([type=hidden])')
-      if (!el) return
-      if (el.type === 'checkbox') el.checked = intent.values[name]
-      else el.value = intent.values[name]
-    })
-    var button = null
-    if (intent.submitter && intent.submitter.name) {
-      button = row.querySelector('button[name="' + intent.submitter.name + '"][value="' + intent.submitter.value + '"]')
-    }
-    // A click lets htmx see which button was pressed; a change of a field needs no button.
-    if (button) button.click()
-    else htmx.trigger(form, 'submit')
-  }
-
-  document.addEventListener('htmx:afterRequest', function (event) {
-    var config = event.detail.requestConfig
-    var id = config && config.headers && config.headers['X-Register-Row']
-    if (!id || config.verb === 'get') return
-    var wasRetry = retrying[id]
-    delete retrying[id]
-    if (!event.detail.successful && NOT_REACHED.indexOf(event.detail.xhr.status) >= 0) {
-      // 5. Keep it (once: a re-send that fails again is the same save) and try again later.
-      if (!wasRetry) queued[id] = sent[id]
-      notSavedYet(id)
-      scheduleRetry(wasRetry)
-      return // the row stays busy: later taps on it wait for this save
-    }
-    delete queued[id]
-    if (Object.keys(queued).length === 0) retryDelay = 2000
-    // Let htmx finish settling the new row before replaying anything held.
-    window.setTimeout(function () { release(id) }, 0)
-  })
-
-  // 5. Poor connection: the queue of saves that did not get through.
-  function notSavedYet (id) {
-    var row = document.getElementById('attendee-' + id)
-    if (!row) return
-    problem(row, 'Not saved yet – will retry when the connection is back. Keep this page open.')
-    row.classList.add('app-register-row--queued')
-    var name = row.querySelector('.app-register-row__name')
-    var announce = document.getElementById('register-announce')
-    if (announce) {
-      announce.textContent = 'Not saved yet for ' + (name ? name.textContent : 'this person') +
-        ': no connection. It will be sent again when the connection is back.'
-    }
-  }
-
-  function scheduleRetry (backOff) {
-    if (backOff) retryDelay = Math.min(retryDelay * 2, 30000)
-    if (retryTimer) return
-    retryTimer = window.setTimeout(retryAll, retryDelay)
-  }
-
-  function retryAll () {
-    window.clearTimeout(retryTimer)
-    retryTimer = null
-    Object.keys(queued).forEach(function (id) {
-      if (retrying[id]) return
-      var row = document.getElementById('attendee-' + id)
-      var form = row && row.querySelector('form')
-      if (!form) { delete queued[id]; busy[id] = false; return }
-      retrying[id] = true
-      var sending = htmx.ajax('POST', queued[id].path, { source: form, target: row, swap: 'outerHTML' })
-      if (sending && sending.catch) sending.catch(function () {}) // a failure is handled in htmx:afterRequest
-    })
-  }
-
-  window.addEventListener('online', function () {
-    retryDelay = 2000
-    retryAll()
-  })
-
-  window.addEventListener('beforeunload', function (event) {
-    if (Object.keys(queued).length === 0) return
-    event.preventDefault()
-    event.returnValue = '' // browsers show their own "leave this page?" question
-  })
-
-  // 3. Keep text being typed when its row is redrawn.
-  document.addEventListener('htmx:beforeSwap', function (event) {
-    // 5. A re-sent save landing in the background does not take the focus from whatever the person is doing.
-    var config = event.detail.requestConfig
-    var rowId = config && config.headers && config.headers['X-Register-Row']
-    if (rowId && retrying[rowId] && typeof event.detail.serverResponse === 'string') {
-      event.detail.serverResponse = event.detail.serverResponse.replace(/ data-focus-after-swap/g, '')
-    }
-    var active = document.activeElement
-    var row = rowOf(active)
-    if (!row || row !== event.detail.target) return
-    if ((active.tagName === 'TEXTAREA' || active.type === 'text') && active.value !== active.defaultValue) {
-      typing = { row: row.id, id: active.id, value: active.value, start: active.selectionStart, end: active.selectionEnd }
-    } else {
-      typing = null
-    }
-  })
-
-  document.addEventListener('htmx:afterSettle', function () {
-    if (!typing) return
-    var kept = typing
-    typing = null
-    var el = document.getElementById(kept.id)
-    if (!el || !rowOf(el) || rowOf(el).id !== kept.row) return
-    el.value = kept.value
-    el.focus()
-    try { el.setSelectionRange(kept.start, kept.end) } catch (e) {}
-  })
-
-  // 4. Signed out, expired token.
-  document.addEventListener('htmx:beforeOnLoad', function (event) {
-    var xhr = event.detail.xhr
-    var row = rowOf(event.target) || rowOf(event.detail.target)
-    var fresh = xhr.getResponseHeader('X-CSRF-Token')
-    if (fresh) {
-      var meta = document.querySelector('meta[name="csrf-token"]')
-      if (meta) meta.content = fresh
-      Array.prototype.forEach.call(document.querySelectorAll('input[name="csrf_token"]'), function (input) {
-        input.value = fresh
-      })
-    }
-    // Signed out: after an idle timeout the server answers 401; a session ended elsewhere redirects to sign-in.
-    var signedOut = xhr.status === 401 || /\/login(\?|$)/.test(xhr.responseURL || '')
-    if (row && signedOut) {
-      event.preventDefault()
-      problem(row, 'Not saved: you were signed out. Nothing on this page is lost: sign in again, then tap again here.',
-        { href: '/login', text: 'Sign in again (opens a new tab)' })
-      var id = row.dataset.attendee
-      busy[id] = false
-      delete held[id]
-    }
-  })
 
   // Print button on the printable register.
   document.addEventListener('click', function (event) {
@@ -267,6 +30,194 @@
     }
   })
 
-  window.App = window.App || {}
-  window.App.register = { newKey: newKey }
+  var page = document.querySelector('.app-register-page[data-session]')
+  var offline = window.App && window.App.offline
+  if (!page || !offline) return
+  var session = page.dataset.session
+  var ROW = '.app-register-row'
+
+  function rowOf (el) {
+    return el && el.closest ? el.closest(ROW) : null
+  }
+
+  function targetOf (el) {
+    var row = rowOf(el)
+    if (row && row.dataset.attendee) return { el: row, name: 'row:' + row.dataset.attendee, attendee: row.dataset.attendee }
+    var notes = el && el.closest && el.closest('#session-notes')
+    if (notes) return { el: notes, name: 'notes', attendee: null }
+    return null
+  }
+
+  function elementFor (target) {
+    return target === 'notes' ? document.getElementById('session-notes')
+      : document.getElementById('attendee-' + target.split(':')[1])
+  }
+
+  function values (fields) {
+    var out = {}
+    fields.forEach(function (f) { out[f[0]] = f[1] })
+    return out
+  }
+
+  // 1. A save: kept on the device, shown as waiting, then sent.
+  document.addEventListener('htmx:confirm', function (event) {
+    var detail = event.detail
+    if (detail.verb === 'get') return
+    var target = targetOf(detail.elt)
+    if (!target) return
+    event.preventDefault()
+    var form = detail.elt.tagName === 'FORM' ? detail.elt : detail.elt.closest('form')
+    if (!form) return
+    var trigger = detail.triggeringEvent
+    var submitter = trigger && trigger.submitter && trigger.submitter.form === form ? trigger.submitter : null
+    var data = submitter ? new FormData(form, submitter) : new FormData(form)
+    var fields = []
+    data.forEach(function (value, name) {
+      if (name !== 'csrf_token' && name !== 'idempotency_key') fields.push([name, String(value)])
+    })
+    var change = {
+      session: session, target: target.name, attendee: target.attendee, path: detail.path, fields: fields,
+      trigger: submitter ? '' : (detail.elt.name || '')
+    }
+    show(change, true)
+    offline.record(change).then(offline.send, function () {
+      problem(target.el, 'Not kept on this device: this browser cannot store it. Keep this page open and tap again.')
+    })
+  })
+
+  // 2. What a row is waiting to send.
+  function show (change, tapped) {
+    var el = elementFor(change.target)
+    if (!el || el.hasAttribute('data-restricted')) return
+    var v = values(change.fields)
+    var label = 'Waiting to send'
+    if (change.target === 'notes') {
+      var text = el.querySelector('textarea[name="session_notes"]')
+      if (text && document.activeElement !== text) text.value = v.session_notes || ''
+    } else {
+      var form = el.querySelector('form.app-register-row__form')
+      var outcome = 'outcome' in v ? v.outcome : (v.current_outcome || '')
+      if (outcome === 'NONE') outcome = ''
+      if (form) {
+        var current = form.querySelector('input[name="current_outcome"]')
+        if (current) current.value = outcome
+        Array.prototype.forEach.call(form.querySelectorAll('button[name="outcome"]'), function (b) {
+          b.setAttribute('aria-pressed', b.value === outcome ? 'true' : 'false')
+        })
+        var absence = form.querySelector('.app-register-absence')
+        if (absence && /^AA/.test(outcome)) absence.open = true
+        ;['arrived_at', 'departed_at', 'notes'].forEach(function (name) {
+          var input = form.querySelector('[name="' + name + '"]:not([type=hidden])')
+          if (input && document.activeElement !== input && name in v) input.value = v[name]
+        })
+        var dne = form.querySelector('input[name="did_not_engage"]')
+        if (dne) dne.checked = !!v.did_not_engage
+      }
+      if ('outcome' in v) {
+        var pressed = el.querySelector('button[name="outcome"][value="' + v.outcome + '"]')
+        label += ': ' + (v.outcome === 'NONE' ? 'outcome cleared' : (pressed && pressed.dataset.label) || v.outcome)
+      }
+    }
+    el.classList.add('app-register-row--waiting')
+    el.classList.remove('app-register-row--saved', 'app-register-row--error')
+    Array.prototype.forEach.call(el.querySelectorAll('.app-register-row__saved, .app-register__saved'), function (s) { s.remove() })
+    var mark = el.querySelector('.app-offline-waiting')
+    if (!mark) {
+      mark = document.createElement('strong')
+      mark.className = 'app-offline-waiting'
+      var place = el.querySelector('.app-register-row__person') || el.querySelector('.app-register-notes__heading')
+      if (place && place.classList.contains('app-register-notes__heading')) place.appendChild(document.createTextNode(' '))
+      ;(place || el).appendChild(mark)
+    }
+    mark.textContent = label
+    if (tapped) {
+      var announce = document.getElementById('register-announce')
+      var name = el.querySelector('.app-register-row__name')
+      if (announce) announce.textContent = label + (name ? ' for ' + name.textContent : '') + '.'
+    }
+  }
+
+  function problem (el, message) {
+    var p = el && el.querySelector('.app-register-row__problem')
+    if (!p) return
+    p.textContent = message
+    p.hidden = !message
+  }
+
+  // The server's answer replaces the row (or the session notes); changes still waiting are shown on it again.
+  function swapIn (target, html, background, answered) {
+    var el = elementFor(target)
+    if (!el || !html) return
+    var active = document.activeElement
+    var inside = el.contains(active)
+    if (background || !inside) html = html.replace(/ data-focus-after-swap/g, '')
+    var typing = null
+    var typed = active && (active.tagName === 'TEXTAREA' || (active.tagName === 'INPUT' && /^(text|time|number)$/.test(active.type)))
+    if (inside && typed && active.id && active.value !== active.defaultValue) {
+      typing = { id: active.id, value: active.value, start: active.selectionStart, end: active.selectionEnd }
+    }
+    // app.js keeps the focus on what had it (same id) when told, as for an htmx swap
+    el.dispatchEvent(new CustomEvent('htmx:beforeSwap', { bubbles: true, detail: { target: el, elt: el, serverResponse: html } }))
+    htmx.swap(el, html, { swapStyle: 'outerHTML' })
+    var now = elementFor(target)
+    if (now) htmx.process(now)
+    if (typing) {
+      var field = document.getElementById(typing.id)
+      if (field) {
+        field.value = typing.value
+        field.focus()
+        try { field.setSelectionRange(typing.start, typing.end) } catch (e) {}
+        // A value put back by script fires no "change" of its own: a field that saves on change still saves
+        // what was typed when the person leaves it.
+        field.addEventListener('blur', function () {
+          if (field.value !== field.defaultValue) field.dispatchEvent(new Event('change', { bubbles: true }))
+        }, { once: true })
+      }
+    } else if (!inside && active && active.isConnected && active !== document.body) {
+      Promise.resolve().then(function () { return Promise.resolve() }).then(function () {
+        if (document.activeElement !== active && active.isConnected) active.focus({ preventScroll: true })
+      })
+    }
+    return offline.forSession(session).then(function (records) {
+      records.forEach(function (r) {
+        // (the answer's own change, and those it holds back, are still in the store for a moment)
+        if (r.target !== target || r.state !== 'waiting') return
+        if (answered && (r.seq === answered.seq || (answered.kind !== 'saved' && r.seq > answered.seq))) return
+        show(r, false)
+      })
+    })
+  }
+
+  document.addEventListener('app:offline', function (event) {
+    var detail = event.detail
+    if (detail.type !== 'answered' || String(detail.change.session) !== session) return
+    swapIn(detail.change.target, detail.html, !!detail.remote, { seq: detail.change.seq, kind: detail.kind })
+  })
+
+  // 3. "Keep the saved version" / "Keep their notes": the change waiting for this row is let go.
+  document.addEventListener('click', function (event) {
+    var keep = event.target.closest && event.target.closest('[data-app-keep-saved]')
+    if (!keep) return
+    var target = targetOf(keep)
+    if (!target) return
+    if (target.name === 'notes') {
+      event.preventDefault()
+      offline.settle(session, 'notes').then(function () { window.location.href = keep.href })
+    } else {
+      offline.settle(session, target.name)
+    }
+  }, true)
+
+  offline.forSession(session).then(function (records) {
+    var last = {}
+    records.forEach(function (r) {
+      if (r.state === 'waiting') show(r, false)
+      else last[r.target] = r
+    })
+    Object.keys(last).forEach(function (target) {
+      offline.answerFor(last[target]).then(function (html) {
+        if (html) swapIn(target, html, true)
+      })
+    })
+  })
 })()

@@ -10,7 +10,8 @@ from app.web.access import EVERYONE, MANAGERS
 PUBLIC = frozenset({"static", "auth.login", "auth.index", "health.health",
                     "calendar.ics",  # the iCalendar feed: its secret link is the key
                     # detailUrls of our domain events: a client-credentials bearer token, checked in the blueprint
-                    "events_api.status_change_details", "events_api.completion_data"})
+                    "events_api.status_change_details", "events_api.completion_data",
+                    "register.offline_worker"})  # the register's service worker: code, like static files
 SIGNED_IN = frozenset({"auth.logout", "auth.keep_alive"})
 
 LEADS = ("lead", "treatment_manager", "admin")
@@ -50,6 +51,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "register.show": EVERYONE,
     "register.print_view": EVERYONE,
     "register.row": EVERYONE,
+    "register.offline_token": EVERYONE,  # who is signed in and a CSRF token, before sending waiting changes
     "register.save_row": ("facilitator", *MANAGERS),
     "register.save_notes": ("facilitator", *MANAGERS),
     "register.catch_up": MANAGERS,

@@ -34,7 +34,21 @@ def new_context(browser: Any, **options: Any) -> Any:
     on naturally from there). Close it with `close_context`."""
     options.setdefault("locale", "en-GB")
     options.setdefault("timezone_id", "Europe/London")
-    context = browser.new_context(**options)
+    return _follow_clock(browser.new_context(**options))
+
+
+def new_persistent_context(playwright: Any, user_data_dir: str, **options: Any) -> Any:
+    """A Chromium whose profile (IndexedDB, service workers, caches) lives in `user_data_dir`, with the clock of
+    `new_context`: closing it and making another on the same directory is a browser restart. Close it with
+    `close_context` (which ends that browser)."""
+    options.setdefault("locale", "en-GB")
+    options.setdefault("timezone_id", "Europe/London")
+    context = playwright.chromium.launch_persistent_context(
+        user_data_dir, executable_path=CHROMIUM, args=CHROMIUM_ARGS, **options)
+    return _follow_clock(context)
+
+
+def _follow_clock(context: Any) -> Any:
     context.clock.install(time=clock.now_aware())
 
     def follow(at: datetime | None) -> None:

@@ -148,7 +148,7 @@ def test_the_register_can_be_completed_with_the_keyboard_alone(laptop, register)
     # Enter on "Attended": saved, and the focus comes back to the pressed button in the redrawn row
     keys.tab_to(f"#attendee-{alex} button[value=ATTC]")
     page.keyboard.press("Enter")
-    page.locator(f"#attendee-{alex} button[value=ATTC][aria-pressed=true]").wait_for()
+    page.locator(f"#attendee-{alex}:not(.app-register-row--waiting) button[value=ATTC][aria-pressed=true]").wait_for()
     page.wait_for_function("s => document.activeElement && document.activeElement.matches(s)",
                            arg=f"#attendee-{alex} button[value=ATTC]")
     # A time typed in, then on to the next field at once: when the row is redrawn by that save, the focus stays
@@ -166,13 +166,13 @@ def test_the_register_can_be_completed_with_the_keyboard_alone(laptop, register)
     # Space on "Did not attend" for the next person
     keys.tab_to(f"#attendee-{billie} button[value=UAAB]")
     page.keyboard.press("Space")
-    page.locator(f"#attendee-{billie} button[value=UAAB][aria-pressed=true]").wait_for()
+    page.locator(f"#attendee-{billie}:not(.app-register-row--waiting) button[value=UAAB][aria-pressed=true]").wait_for()
     # An acceptable absence: open the reasons with Enter, choose one
     keys.tab_to(f"#attendee-{charlie} summary")
     page.keyboard.press("Enter")
     keys.tab_to(f"#attendee-{charlie} button[value=AAME]")
     page.keyboard.press("Enter")
-    page.locator(f"#attendee-{charlie} button[value=AAME][aria-pressed=true]").wait_for()
+    page.locator(f"#attendee-{charlie}:not(.app-register-row--waiting) button[value=AAME][aria-pressed=true]").wait_for()
     page.wait_for_function("s => document.activeElement && document.activeElement.matches(s)",
                            arg=f"#attendee-{charlie} button[value=AAME]")
     # Notes, typed and saved from the keyboard

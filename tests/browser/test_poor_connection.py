@@ -1,6 +1,7 @@
-"""The register on a tablet with a poor connection: a tap that cannot reach the server is kept, the row says it is
-not saved yet, and it is sent again (with the same idempotency key) when the connection is back, so the mark is
-neither lost nor recorded twice. Runs on both databases: what is checked is what the database keeps."""
+"""The register on a tablet with a poor connection: a tap that cannot reach the server is kept on the device, the
+row says it is waiting to be sent, and it is sent again (with the same idempotency key) when the connection is
+back, so the mark is neither lost nor recorded twice. Runs on both databases: what is checked is what the
+database keeps. (Whole offline sessions, closed pages and restarts: test_offline_register.py.)"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,7 +14,7 @@ from app.extensions import db
 from app.models import Attendance, AttendanceHistory, ProcessedRequest, Session
 
 pytestmark = [pytest.mark.browser, pytest.mark.both_databases]
-NOT_SAVED_YET = "Not saved yet – will retry when the connection is back"
+WAITING = "Waiting to send"
 
 
 @pytest.fixture
@@ -68,22 +69,24 @@ def test_a_tap_made_offline_is_saved_once_when_the_connection_returns(  # type: 
     page.context.set_offline(True)
     page.locator(f"#attendee-{alex} button[value=ATTC]").tap()
     page.locator(f"#attendee-{billie} button[value=UAAB]").tap()
-    for row in (alex, billie):
-        page.locator(f"#attendee-{row} .app-register-row__problem", has_text=NOT_SAVED_YET).wait_for()
-    assert NOT_SAVED_YET.startswith("Not saved yet")
-    assert "Not saved yet for Billie Brown" in page.locator("#register-announce").text_content()
-    # Still offline when the timer sends them again: they fail again and stay queued, the rows keep saying so
+    page.locator(f"#attendee-{alex} .app-offline-waiting", has_text=f"{WAITING}: Attended").wait_for()
+    page.locator(f"#attendee-{billie} .app-offline-waiting", has_text=f"{WAITING}: Did not attend").wait_for()
+    assert page.locator(f"#attendee-{billie} button[value=UAAB]").get_attribute("aria-pressed") == "true"
+    assert "Waiting to send: Did not attend for Billie Brown" in page.locator("#register-announce").text_content()
+    page.locator("#offline-status", has_text="You are offline. 2 changes waiting to be sent").wait_for()
+    # Still offline when the timer sends them again: they fail again and stay waiting, the rows keep saying so
     with page.expect_event("requestfailed", lambda r: f"/attendees/{alex}" in r.url, timeout=10_000):
         pass
-    assert page.locator(".app-register-row__problem", has_text=NOT_SAVED_YET).count() == 2
+    assert page.locator(".app-offline-waiting", has_text=WAITING).count() == 2
     assert _stored(alex) == ([], 0, 0) and _stored(billie) == ([], 0, 0)
     assert "0 of 3" in page.inner_text("#register-count")
 
-    page.context.set_offline(False)  # the browser fires "online": the queued saves go at once
-    page.locator(f"#attendee-{alex} button[value=ATTC][aria-pressed=true]").wait_for()
-    page.locator(f"#attendee-{billie} button[value=UAAB][aria-pressed=true]").wait_for()
+    page.context.set_offline(False)  # the browser fires "online": the waiting saves go at once
+    page.locator(f"#attendee-{alex} .app-register-row__saved").wait_for()
+    page.locator(f"#attendee-{billie} .app-register-row__saved").wait_for()
     page.locator("#register-count", has_text="2 of 3").wait_for()
-    assert page.locator(".app-register-row__problem", has_text=NOT_SAVED_YET).count() == 0
+    assert page.locator(f"#attendee-{billie} button[value=UAAB]").get_attribute("aria-pressed") == "true"
+    assert page.locator(".app-offline-waiting").count() == 0
     assert _stored(alex) == ([("ATTC", 1)], 1, 1)
     assert _stored(billie) == ([("UAAB", 1)], 1, 1)
 
@@ -104,16 +107,19 @@ def test_a_save_whose_answer_was_lost_is_sent_again_with_its_key_and_applied_onc
             route.continue_()
 
     page.route(f"**/attendees/{alex}", answer_lost_once)
-    page.locator(f"#attendee-{alex} button[value=AFTC]").tap()
-    page.locator(f"#attendee-{alex} .app-register-row__problem", has_text=NOT_SAVED_YET).wait_for()
+    with page.expect_event("requestfailed", lambda r: f"/attendees/{alex}" in r.url):
+        page.locator(f"#attendee-{alex} button[value=AFTC]").tap()
+    page.locator(f"#attendee-{alex} .app-offline-waiting", has_text=f"{WAITING}: Attended but failed").wait_for()
     assert _stored(alex) == ([("AFTC", 1)], 1, 1)  # saved on the server, not yet known to the tablet
-    # A tap on the same row meanwhile waits for the queued one, then is saved after it (nothing lost)
+    # A tap on the same row meanwhile waits for the waiting one, then is saved after it (nothing lost); a tap
+    # on another row waits its turn too (changes are sent in the order they were made)
     page.locator(f"#attendee-{alex} button[value=ATTC]").tap()
-    page.locator(f"#attendee-{billie} button[value=ATTC]").tap()  # other rows carry on as normal
-    page.locator(f"#attendee-{billie} button[value=ATTC][aria-pressed=true]").wait_for()
+    page.locator(f"#attendee-{billie} button[value=ATTC]").tap()
+    page.locator(f"#attendee-{alex} .app-offline-waiting", has_text=f"{WAITING}: Attended").wait_for()
 
     # The timer sends it again with the same key: the server recognises it, nothing is applied twice
-    page.locator(f"#attendee-{alex} button[value=ATTC][aria-pressed=true]").wait_for(timeout=15_000)
+    page.locator(f"#attendee-{billie} .app-register-row__saved").wait_for(timeout=15_000)
+    page.locator(f"#attendee-{alex}:not(.app-register-row--waiting) button[value=ATTC][aria-pressed=true]").wait_for()
     assert len(keys) == 3 and keys[0] == keys[1] and keys[2] != keys[0] and all(keys)
     assert page.locator(f"#attendee-{alex} .app-register-conflict").count() == 0
     history = [o for (o,) in _read(select(AttendanceHistory.outcome).where(

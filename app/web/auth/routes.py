@@ -89,5 +89,9 @@ def logout():  # type: ignore[no-untyped-def]
     session.clear()
     flash("You have signed out.", "success")
     response = redirect(url_for("auth.login"))
-    response.headers["Clear-Site-Data"] = '"storage"'
+    # Everything the site stored on the device goes, unless register changes are still waiting on it to be sent
+    # (the person chose to keep theirs, or someone else's are there): offline.js has then deleted this person's
+    # copies of registers itself, and keeps the waiting changes (issue 17).
+    keep = request.form.get("keep_waiting_changes") == "y"
+    response.headers["Clear-Site-Data"] = '"cache"' if keep else '"storage"'
     return response

@@ -30,6 +30,7 @@ from app.services import register as register_service
 from app.services.errors import ServiceError
 from app.services.groups import facilitators_for
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
+from app.web.register import offline
 from app.web.register.forms import (
     BookingForm,
     CatchUpForm,
@@ -50,8 +51,14 @@ ABSENCE_OUTCOMES = tuple(code for code in OUTCOMES if code.startswith("AA"))
 @bp.route("")
 @roles(*EVERYONE)
 def index():  # type: ignore[no-untyped-def]
-    return render_template("register/index.html", sessions=register_service.my_sessions(current_user),
-                           now_local_label=clock.now_local().strftime("%A %-d %B"))
+    return offline.as_copy(render_template(
+        "register/index.html", sessions=register_service.my_sessions(current_user),
+        now_local_label=clock.now_local().strftime("%A %-d %B"), keep_offline=offline.keep_offline(),
+        **offline.copy_context()))
+
+
+bp.add_url_rule("/offline-worker.js", "offline_worker", offline.worker)
+bp.add_url_rule("/offline-token", "offline_token", offline.token)
 
 
 def _session_for(session_id: int, *, write: bool = False) -> Session:
@@ -92,8 +99,8 @@ def show(session_id: int):  # type: ignore[no-untyped-def]
     rows = register_service.rows(session)
     recorded = sum(1 for r in rows if r.outcome)
     context = _context(session, rows=rows, recorded=recorded, expected=len(rows),
-                       can_catch_up=any(r.outcome and r.outcome != "ATTC" for r in rows))
-    return render_template(TEMPLATE, **context)
+                       can_catch_up=any(r.outcome and r.outcome != "ATTC" for r in rows), **offline.copy_context())
+    return offline.as_copy(render_template(TEMPLATE, **context))
 
 
 @bp.route("/<int:session_id>/print")
@@ -132,6 +139,8 @@ def row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/<int:session_id>/attendees/<int:attendee_id>", methods=["POST"])
 @roles("facilitator", *MANAGERS)
 def save_row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
+    if (not_yours := offline.queued_for_someone_else()) is not None:
+        return not_yours
     session = _session_for(session_id, write=True)
     found = register_service.rows(session, only=attendee_id)
     if not found:
@@ -178,6 +187,8 @@ def _conflict(session: Session, attendee_id: int, posted: RowForm, current: Atte
 @bp.route("/<int:session_id>/notes", methods=["POST"])
 @roles("facilitator", *MANAGERS)
 def save_notes(session_id: int):  # type: ignore[no-untyped-def]
+    if (not_yours := offline.queued_for_someone_else()) is not None:
+        return not_yours
     session = _session_for(session_id, write=True)
     notes = clean_text(request.form.get("session_notes"))
     seen = clean_text(request.form.get("seen_notes"))

@@ -1,0 +1,353 @@
+"""Issue 17: the register works offline for a whole session and nothing tapped is lost. In Chromium, as a
+facilitator uses it on a tablet: My sessions opened on a connection keeps the registers; offline, taps wait on
+the device (IndexedDB) through a closed browser, a reload or an expired session, the register opens from the
+device's copy, and back online every change is saved exactly once and reaches the fake nDelius (through the
+outbox relay run by a real worker).
+
+A "browser restart" is a real one: the tablet is a Chromium with its profile in a directory, closed and
+launched again on it."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app import clock
+from app.extensions import db
+from app.models import (
+    Attendance,
+    AttendanceHistory,
+    Attendee,
+    NDeliusAppointment,
+    ProcessedRequest,
+    Session,
+    User,
+)
+from app.services import attendance, ndelius_sync
+from app.web.auth import routes as auth_routes
+from jobs.ndelius import queue_relay
+from tests.browser.journey_kit import shots_dir
+from tests.browser.live_server import close_context, new_persistent_context
+from tests.fakes.ndelius import start_fake_ndelius
+
+pytestmark = [pytest.mark.browser]
+
+PEOPLE = ("Alex Able", "Billie Brown", "Charlie Cole", "Dee Dunn", "Eli East")
+COPIED_AT = datetime(2026, 4, 13, 9, 12)  # My sessions opened on the office wifi
+TAPPED_AT = datetime(2026, 4, 13, 10, 20)  # the session started at 10:00, in the basement room
+COPY_BANNER = "Offline copy from 09:12 — your changes will be sent when you are back online"
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[Any]:
+    server = start_fake_ndelius()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker_env(fake) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url}
+
+
+@pytest.fixture
+def register(app, world, fake, monkeypatch):  # type: ignore[no-untyped-def]
+    """Fran's Monday 13 April session with five people, already in nDelius; the clock at 09:12."""
+    assert fake.wait_idle()
+    fake.reset()
+    fake.set(now="2026-03-01T09:00")
+    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url}.items():
+        monkeypatch.setitem(app.config, name, value)
+    region = world.region("NW", "North West")
+    fran = world.facilitator(region, "Fran Lead")
+    manager = world.user(region, "treatment_manager", "tm.nw")
+    world.user(region, "facilitator", "fac.nw", facilitator=fran)
+    people = tuple(world.referral(region, name) for name in PEOPLE)
+    group = world.group(manager, "BC1", lead=fran, members=people)
+    group.location_code = "LOC1"
+    db.session.commit()
+    world.started(group, manager)
+    clock.freeze(datetime(2026, 3, 1, 9))  # the group's appointments go to nDelius before its first session
+    assert ndelius_sync.drain(breaker=False).created == len(db.session.scalars(select(NDeliusAppointment)).all())
+    clock.freeze(COPIED_AT)
+    session_id = db.session.scalar(select(Session.id).where(Session.group_id == group.id,
+                                                           Session.starts_at == datetime(2026, 4, 13, 10)))
+    db.session.commit()  # SQLite: the test holds no transaction while the server writes
+    return session_id
+
+
+class Tablet:
+    """A 10-inch touch tablet whose browser can be closed and launched again (its profile in a directory)."""
+
+    def __init__(self, playwright, profile: Path, base_url: str, shots: Path) -> None:  # type: ignore[no-untyped-def]
+        """`shots`: the test's tmp directory (screenshots go under it, or to docs/ with SCREENSHOTS=1)."""
+        self.playwright, self.profile, self.base_url, self.shots = playwright, profile, base_url, shots
+        self.viewport = {"width": 1024, "height": 768}
+        self.context: Any = None
+        self.errors: list[str] = []
+
+    def start(self):  # type: ignore[no-untyped-def]
+        self.context = new_persistent_context(self.playwright, str(self.profile), base_url=self.base_url,
+                                              viewport=self.viewport, has_touch=True)
+        self.context.set_default_timeout(20_000)
+        return self.new_page()
+
+    def new_page(self):  # type: ignore[no-untyped-def]
+        page = self.context.new_page()
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        return page
+
+    def restart(self):  # type: ignore[no-untyped-def]
+        close_context(self.context)
+        return self.start()
+
+    def shot(self, page, name: str) -> None:  # type: ignore[no-untyped-def]
+        """A screenshot of what the person sees (SCREENSHOTS=1 keeps them in docs/screenshots/)."""
+        folder = shots_dir("offline", "tablet" if self.viewport["width"] == 1024 else "laptop", self.shots)
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        if self.context is not None:
+            close_context(self.context)
+
+
+@pytest.fixture
+def tablet(live_server, tmp_path) -> Iterator[Tablet]:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        device = Tablet(p, tmp_path / "profile", live_server, tmp_path)
+        try:
+            yield device
+        finally:
+            device.close()
+    assert device.errors == [], f"JavaScript errors: {device.errors}"
+
+
+def _sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto("/login")
+    page.fill("#username", username)
+    page.fill("#password", "password")
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def _keep_registers_for_offline(page) -> None:  # type: ignore[no-untyped-def]
+    """The facilitator opens My sessions on a connection: today's and the next 7 days' registers are kept."""
+    page.goto("/sessions")
+    page.get_by_text("Your registers for today and the next 7 days are kept on this device").wait_for()
+
+
+def _rows(page) -> list[int]:  # type: ignore[no-untyped-def]
+    page.locator("li.app-register-row").first.wait_for()
+    return [int(x) for x in page.locator("li.app-register-row").evaluate_all("rows => rows.map(r => r.dataset.attendee)")]
+
+
+def _tap(page, row: int, outcome: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator(f"#attendee-{row} button[value={outcome}]").tap()
+
+
+def _waiting(page, row: int, label: str) -> None:  # type: ignore[no-untyped-def]
+    """The row shows the outcome it is waiting to send: the button pressed, and the words."""
+    page.locator(f"#attendee-{row}.app-register-row--waiting .app-offline-waiting",
+                 has_text=f"Waiting to send: {label}").wait_for()
+    assert page.locator(f"#attendee-{row} button[aria-pressed=true]").get_attribute("data-label") == label
+    assert page.locator(f"#attendee-{row} .app-register-row__saved").count() == 0
+
+
+def _saved(page, row: int) -> None:  # type: ignore[no-untyped-def]
+    page.locator(f"#attendee-{row}:not(.app-register-row--waiting) .app-register-row__saved").wait_for()
+
+
+def _read(query):  # type: ignore[no-untyped-def]
+    db.session.expire_all()
+    try:
+        return db.session.execute(query).all()
+    finally:
+        db.session.rollback()
+
+
+def _on_the_server(session_id: int, username: str = "fac.nw") -> dict[str, Any]:
+    """What the server keeps: the outcome per attendee, the changes saved by the facilitator (history rows)
+    and the idempotency keys claimed for them."""
+    outcomes = dict(_read(select(Attendance.attendee_id, Attendance.outcome).join(Attendee)
+                          .where(Attendee.session_id == session_id)))
+    [(changes,)] = _read(select(func.count()).select_from(AttendanceHistory).join(User, User.id == AttendanceHistory.recorded_by_id)
+                         .where(User.username == username))
+    [(keys,)] = _read(select(func.count()).select_from(ProcessedRequest).where(ProcessedRequest.scope == "attendance"))
+    return {"outcomes": outcomes, "changes": changes, "keys": keys}
+
+
+def _outcomes_in_ndelius(fake, session_id: int, expected: dict[int, str]) -> dict[int, str | None]:
+    """Run the relay (as the scheduler does) on the real worker and wait until nDelius has the outcomes."""
+    references = dict(_read(select(NDeliusAppointment.attendee_id, NDeliusAppointment.reference).join(Attendee)
+                            .where(Attendee.session_id == session_id)))
+    queue_relay()
+    deadline = time.monotonic() + 30
+    while True:
+        found = {a: (fake.appointments.get(str(references[a])) or {}).get("outcome") for a in references}
+        codes = {a: o["code"] for a, o in found.items() if o}
+        if codes == expected or time.monotonic() > deadline:
+            return codes
+        time.sleep(0.2)
+
+
+def _offline_with_three_taps(tablet: Tablet, session_id: int):  # type: ignore[no-untyped-def]
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    clock.freeze(TAPPED_AT)
+    page.get_by_role("link", name="Introduction to Building Choices").tap()
+    rows = _rows(page)
+    tablet.context.set_offline(True)
+    _tap(page, rows[0], "ATTC")
+    _tap(page, rows[1], "UAAB")
+    _tap(page, rows[2], "AFTC")
+    for row, label in zip(rows, ("Attended", "Did not attend", "Attended but failed to comply"), strict=False):
+        _waiting(page, row, label)
+    page.locator("#offline-status", has_text="You are offline. 3 changes waiting to be sent").wait_for()
+    tablet.shot(page, "01-offline-three-taps")
+    assert "0 of 5" in page.inner_text("#register-count")
+    assert _on_the_server(session_id)["changes"] == 0
+    return page, rows
+
+
+def _three_waiting_on_the_copy(page, session_id: int, rows: list[int]) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"/sessions/{session_id}")
+    page.locator(".app-offline-copy", has_text=COPY_BANNER).wait_for()
+    for row, label in zip(rows, ("Attended", "Did not attend", "Attended but failed to comply"), strict=False):
+        _waiting(page, row, label)
+    page.locator("#offline-status", has_text="You are offline. 3 changes waiting to be sent").wait_for()
+
+
+EXPECTED = ("ATTC", "UAAB", "AFTC", "ATTC")
+
+
+def _all_four_saved(page, fake, session_id: int, rows: list[int]) -> None:  # type: ignore[no-untyped-def]
+    for row in rows[:4]:
+        _saved(page, row)
+    page.locator("#register-count", has_text="4 of 5").wait_for()
+    page.locator("#offline-status", has_text="You are back online and nothing is waiting to be sent.").wait_for()
+    assert page.locator("#offline-status").get_by_role("link").inner_text() == "Open the register as it is now"
+    expected = dict(zip(rows, EXPECTED, strict=False))
+    assert _on_the_server(session_id) == {"outcomes": expected, "changes": 4, "keys": 4}
+    assert _outcomes_in_ndelius(fake, session_id, expected) == expected
+
+
+def _back_online_all_four_saved(tablet: Tablet, page, fake, session_id: int, rows: list[int]) -> None:  # type: ignore[no-untyped-def]
+    tablet.context.set_offline(False)
+    _all_four_saved(page, fake, session_id, rows)
+
+
+def _signed_out_then_in_again(tablet: Tablet, page, session_id: int, rows: list[int]) -> None:  # type: ignore[no-untyped-def]
+    """Back online but signed out: the four changes stay waiting, and go once the person signs in again (in
+    another tab: the register stays open)."""
+    status = page.locator("#offline-status", has_text="You have been signed out. 4 changes waiting to be sent are "
+                                                       "kept on this device: sign in again to send them.")
+    status.wait_for()
+    tablet.shot(page, "04-signed-out-four-waiting")
+    assert _on_the_server(session_id)["changes"] == 0
+    for row in rows[:4]:
+        assert page.locator(f"#attendee-{row}.app-register-row--waiting").count() == 1
+    with tablet.context.expect_page() as opened:
+        status.get_by_role("link", name="Sign in again (opens a new tab)").tap()
+    _sign_in(opened.value, "fac.nw")
+
+
+@pytest.mark.both_databases
+def test_taps_made_offline_survive_closing_the_page_and_are_saved_once_back_online(  # type: ignore[no-untyped-def]
+        tablet, rq_worker, fake, register):
+    page, rows = _offline_with_three_taps(tablet, register)
+    page.close()
+    page = tablet.new_page()  # a new page, still no connection
+    _three_waiting_on_the_copy(page, register, rows)
+    _tap(page, rows[3], "ATTC")  # one more, on the copy
+    _waiting(page, rows[3], "Attended")
+    page.locator("#offline-status", has_text="4 changes waiting to be sent").wait_for()
+    tablet.shot(page, "02-offline-copy-four-waiting")
+    assert _on_the_server(register)["changes"] == 0
+    _back_online_all_four_saved(tablet, page, fake, register, rows)
+
+
+def test_taps_made_offline_survive_a_browser_restart(tablet, rq_worker, fake, register):  # type: ignore[no-untyped-def]
+    """Closing the browser also ends the sign-in (its cookie lasts as long as the browser): the changes wait
+    for the person to sign in again."""
+    page, rows = _offline_with_three_taps(tablet, register)
+    page = tablet.restart()  # the whole browser closed, and launched again with no connection
+    tablet.context.set_offline(True)
+    _three_waiting_on_the_copy(page, register, rows)
+    _tap(page, rows[3], "ATTC")
+    _waiting(page, rows[3], "Attended")
+    tablet.context.set_offline(False)
+    _signed_out_then_in_again(tablet, page, register, rows)
+    _all_four_saved(page, fake, register, rows)
+
+
+def test_taps_made_offline_survive_a_reload(tablet, rq_worker, fake, register):  # type: ignore[no-untyped-def]
+    tablet.viewport = {"width": 1366, "height": 900}  # on a (touch) laptop this time
+    page, rows = _offline_with_three_taps(tablet, register)
+    page.reload()  # offline: the copy kept on the device answers
+    page.locator(".app-offline-copy", has_text=COPY_BANNER).wait_for()
+    for row, label in zip(rows, ("Attended", "Did not attend", "Attended but failed to comply"), strict=False):
+        _waiting(page, row, label)
+    _tap(page, rows[3], "ATTC")
+    _waiting(page, rows[3], "Attended")
+    tablet.shot(page, "02-offline-copy-four-waiting")
+    _back_online_all_four_saved(tablet, page, fake, register, rows)
+    tablet.shot(page, "03-back-online-saved")
+
+
+def test_taps_made_offline_survive_an_expired_session(tablet, rq_worker, fake, register, monkeypatch):  # type: ignore[no-untyped-def]
+    page, rows = _offline_with_three_taps(tablet, register)
+    page.close()
+    page = tablet.new_page()
+    _three_waiting_on_the_copy(page, register, rows)
+    _tap(page, rows[3], "ATTC")
+    _waiting(page, rows[3], "Attended")
+    # Hours in the basement: the session times out on the server (30 minutes idle)
+    later = time.time() + 31 * 60
+    monkeypatch.setattr(auth_routes, "time", SimpleNamespace(time=lambda: later))
+    tablet.context.set_offline(False)
+    _signed_out_then_in_again(tablet, page, register, rows)
+    _all_four_saved(page, fake, register, rows)
+
+
+def test_a_conflict_made_meanwhile_is_shown_side_by_side_and_nothing_is_lost(  # type: ignore[no-untyped-def]
+        tablet, rq_worker, fake, register):
+    page, rows = _offline_with_three_taps(tablet, register)
+    page.close()
+    page = tablet.new_page()
+    _three_waiting_on_the_copy(page, register, rows)
+    _tap(page, rows[3], "ATTC")
+    # Meanwhile, upstairs, the treatment manager records Billie as attended
+    manager = db.session.scalar(select(User).filter_by(username="tm.nw"))
+    billie = db.session.get(Attendee, rows[1])
+    assert attendance.save_row(manager, billie, attendance.RowInput(outcome="ATTC"), seen_version=None,
+                               key="upstairs") == "saved"
+    tablet.context.set_offline(False)
+    for row in (rows[0], rows[2], rows[3]):
+        _saved(page, row)
+    conflict = page.locator(f"#attendee-{rows[1]} .app-register-conflict")
+    conflict.wait_for()
+    text = conflict.inner_text()
+    assert "someone else changed Billie Brown" in text and "Did not attend" in text and "Attended" in text
+    page.locator("#offline-status", has_text="1 change not saved").wait_for()
+    conflict.scroll_into_view_if_needed()
+    tablet.shot(page, "05-conflict-side-by-side")
+    # Still there after the page is opened again: the change waits on the device until the person chooses
+    page.reload()
+    page.locator(f"#attendee-{rows[1]} .app-register-conflict").wait_for()
+    assert _on_the_server(register)["outcomes"][rows[1]] == "ATTC"
+    page.locator(f"#attendee-{rows[1]} button", has_text="Use my change").tap()
+    _saved(page, rows[1])
+    page.locator("#offline-status").wait_for(state="hidden")
+    expected = dict(zip(rows, EXPECTED, strict=False))
+    assert _on_the_server(register) == {"outcomes": expected, "changes": 4, "keys": 5}
+    assert _outcomes_in_ndelius(fake, register, expected) == expected
