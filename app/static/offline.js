@@ -59,9 +59,9 @@
     ask: '{n} made on this device {are} not saved yet.',
     askOffline: 'You are offline, and signing out needs a connection. Your {n} {are} kept on this device and sent when you are back online.',
     stay: 'Stay signed in',
-    keep: 'Sign out and keep them on this device',
+    keep: 'Sign out and keep the changes on this device',
     keepHint: 'They are sent when you sign in again.',
-    discard: 'Sign out and delete them',
+    discard: 'Sign out and delete the changes',
     discardHint: 'They will not be saved.',
     close: 'Close'
   }

@@ -113,10 +113,10 @@
         var dne = form.querySelector('input[name="did_not_engage"]')
         if (dne) dne.checked = !!v.did_not_engage
       }
-      if ('outcome' in v) {
-        var pressed = el.querySelector('button[name="outcome"][value="' + v.outcome + '"]')
-        label += ': ' + (v.outcome === 'NONE' ? 'outcome cleared' : (pressed && pressed.dataset.label) || v.outcome)
-      }
+      var code = 'outcome' in v ? v.outcome : v.current_outcome
+      var pressed = code && el.querySelector('button[name="outcome"][value="' + code + '"]')
+      if (code === 'NONE') label += ': outcome cleared'
+      else if (code) label += ': ' + ((pressed && pressed.dataset.label) || code)
     }
     el.classList.add('app-register-row--waiting')
     el.classList.remove('app-register-row--saved', 'app-register-row--error')

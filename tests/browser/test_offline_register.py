@@ -185,6 +185,14 @@ def _on_the_server(session_id: int, username: str = "fac.nw") -> dict[str, Any]:
     return {"outcomes": outcomes, "changes": changes, "keys": keys}
 
 
+def _eventually(read, expected, seconds: float = 20):  # type: ignore[no-untyped-def]
+    """What `read` gives once it is `expected` (or at the end of the wait): for what the person does not see."""
+    deadline = time.monotonic() + seconds
+    while (found := read()) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return found
+
+
 def _outcomes_in_ndelius(fake, session_id: int, expected: dict[int, str]) -> dict[int, str | None]:
     """Run the relay (as the scheduler does) on the real worker and wait until nDelius has the outcomes."""
     references = dict(_read(select(NDeliusAppointment.attendee_id, NDeliusAppointment.reference).join(Attendee)
@@ -351,3 +359,113 @@ def test_a_conflict_made_meanwhile_is_shown_side_by_side_and_nothing_is_lost(  #
     expected = dict(zip(rows, EXPECTED, strict=False))
     assert _on_the_server(register) == {"outcomes": expected, "changes": 4, "keys": 5}
     assert _outcomes_in_ndelius(fake, register, expected) == expected
+
+
+def test_times_flags_and_notes_wait_too_and_are_saved_in_the_order_they_were_made(  # type: ignore[no-untyped-def]
+        tablet, register):
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    clock.freeze(TAPPED_AT)
+    page.get_by_role("link", name="Introduction to Building Choices").tap()
+    alex = _rows(page)[0]
+    tablet.context.set_offline(True)
+    _tap(page, alex, "ATTC")
+    page.locator(f"#arrived_at-{alex}").fill("10:05")
+    page.locator(f"#arrived_at-{alex}").blur()
+    page.locator("#offline-status", has_text="2 changes waiting").wait_for()  # the time saves on its own
+    page.locator(f"#did_not_engage-{alex}").check()
+    page.locator(f"#notes-{alex}").fill("Quiet today")
+    page.locator(f"#attendee-{alex} button[name=save]").tap()
+    page.locator("#session-notes-text").fill("Fire alarm at 11:00")
+    page.get_by_role("button", name="Save session notes").tap()
+    status = page.locator("#offline-status", has_text="You are offline. 5 changes waiting to be sent")
+    status.wait_for()
+    _waiting(page, alex, "Attended")
+    page.locator("#session-notes .app-offline-waiting", has_text="Waiting to send").wait_for()
+    page.reload()  # all of it is still there on the copy
+    page.locator(".app-offline-copy").wait_for()
+    status.wait_for()
+    assert page.locator(f"#arrived_at-{alex}").input_value() == "10:05"
+    assert page.locator(f"#did_not_engage-{alex}").is_checked()
+    assert page.locator(f"#notes-{alex}").input_value() == "Quiet today"
+    assert page.locator("#session-notes-text").input_value() == "Fire alarm at 11:00"
+    tablet.context.set_offline(False)
+    _saved(page, alex)
+    page.locator("#session-notes", has_text="Session notes saved").wait_for()
+    page.locator("#offline-status", has_text="You are back online and nothing is waiting to be sent.").wait_for()
+    [(outcome, arrived, dne, notes, version)] = _read(select(
+        Attendance.outcome, Attendance.arrived_at, Attendance.did_not_engage, Attendance.notes, Attendance.version)
+        .where(Attendance.attendee_id == alex))
+    assert (outcome, arrived.strftime("%H:%M"), dne, notes, version) == ("ATTC", "10:05", True, "Quiet today", 4)
+    history = _read(select(AttendanceHistory.outcome, AttendanceHistory.arrived_at, AttendanceHistory.did_not_engage,
+                           AttendanceHistory.notes).where(AttendanceHistory.attendee_id == alex)
+                    .order_by(AttendanceHistory.version))
+    assert [(o, a is not None, d, n) for o, a, d, n in history] == [
+        ("ATTC", False, False, None), ("ATTC", True, False, None), ("ATTC", True, True, None),
+        ("ATTC", True, True, "Quiet today")]
+    assert _read(select(Session.notes).where(Session.id == register)) == [("Fire alarm at 11:00",)]
+
+
+_ON_THE_DEVICE = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('programme-delivery-offline', 1)
+  open.onupgradeneeded = () => open.result.createObjectStore('changes', {keyPath: 'seq', autoIncrement: true})
+  open.onerror = () => reject(open.error)
+  open.onsuccess = () => {
+    const all = open.result.transaction('changes').objectStore('changes').getAll()
+    all.onsuccess = () => { open.result.close(); resolve(all.result.map(c => [c.owner, c.state])) }
+  }
+})"""
+
+
+def _on_the_device(page) -> tuple[list, list]:  # type: ignore[no-untyped-def]
+    """The changes kept on the device (whose, and their state), and whose copies of registers are there."""
+    copies = page.evaluate("() => caches.keys()")
+    return page.evaluate(_ON_THE_DEVICE), sorted(c for c in copies if c.startswith("pd-registers-"))
+
+
+def test_a_shared_tablet_keeps_each_persons_changes_for_them_and_nothing_else(tablet, register):  # type: ignore[no-untyped-def]
+    ids = dict(_read(select(User.username, User.id)))
+    fran, manager = str(ids["fac.nw"]), str(ids["tm.nw"])
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    clock.freeze(TAPPED_AT)
+    page.get_by_role("link", name="Introduction to Building Choices").tap()
+    alex = _rows(page)[0]
+    page.route("**/attendees/*", lambda route: route.abort("connectionrefused"))  # the server cannot be reached
+    _tap(page, alex, "ATTC")
+    page.locator("#offline-status", has_text="the service cannot be reached").wait_for()
+    # Signing out with a change still waiting asks first
+    page.locator(".app-header__sign-out").tap()
+    dialog = page.get_by_role("dialog", name="Some changes have not been sent yet")
+    dialog.get_by_text("1 change made on this device is not saved yet.").wait_for()
+    tablet.shot(page, "06-sign-out-asks")
+    dialog.get_by_role("button", name="Stay signed in").tap()
+    assert page.url.endswith(f"/sessions/{register}")
+    page.locator(".app-header__sign-out").tap()
+    dialog.get_by_role("button", name="Sign out and keep the changes on this device").tap()
+    page.wait_for_url("**/login")
+    assert _on_the_device(page) == ([[fran, "waiting"]], [])  # the change kept, her registers gone
+    page.unroute("**/attendees/*")
+
+    # The treatment manager signs in on the same tablet: Fran's change is not sent as theirs, only counted
+    _sign_in(page, "tm.nw")
+    page.locator("#offline-status", has_text="1 change made on this device by someone else is kept until they "
+                                             "sign in again.").wait_for()
+    _keep_registers_for_offline(page)
+    assert _on_the_device(page) == ([[fran, "waiting"]], [f"pd-registers-{manager}"])
+    assert _on_the_server(register)["changes"] == 0
+    page.locator(".app-header__sign-out").tap()  # nothing of theirs waiting: no question
+    page.wait_for_url("**/login")
+    assert _on_the_device(page) == ([[fran, "waiting"]], [])
+
+    # Fran signs in again: her change goes (a new CSRF token, her own session), and the device is clear of it
+    _sign_in(page, "fac.nw")
+    sent = {"outcomes": {alex: "ATTC"}, "changes": 1, "keys": 1}
+    assert _eventually(lambda: _on_the_server(register, "fac.nw"), sent) == sent
+    assert _on_the_server(register, "tm.nw")["changes"] == 0
+    assert _eventually(lambda: _on_the_device(page)[0], []) == []
+    page.locator(".app-header__sign-out").tap()
+    page.wait_for_url("**/login")
+    assert _on_the_device(page) == ([], [])
