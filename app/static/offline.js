@@ -603,22 +603,40 @@
       })
   }
 
+  // What the kept pages need offline: the scripts, styles and images they name, and the fonts and images their
+  // styles name.
   function keepStaticFiles (htmls) {
     var files = {}
-    performance.getEntriesByType('resource').forEach(function (entry) {
-      var url = new URL(entry.name)
+    function add (ref, base) {
+      var url = new URL(ref.replace(/^['"]|['"]$/g, ''), base)
       if (url.origin === location.origin && url.pathname.indexOf(ROOT + '/static/') === 0) files[url.pathname] = true
-    })
+    }
+    performance.getEntriesByType('resource').forEach(function (entry) { add(entry.name, location.href) })
     htmls.forEach(function (html) {
       var found = /(?:src|href)="([^"]*\/static\/[^"]+)"/g
       var m
-      while ((m = found.exec(html || ''))) files[new URL(m[1], location.href).pathname] = true
+      while ((m = found.exec(html || ''))) add(m[1], location.href)
     })
     return caches.open('pd-static').then(function (cache) {
-      return Promise.all(Object.keys(files).map(function (path) {
+      function keep (path) {
         return fetch(path, { credentials: 'same-origin' }).then(function (response) {
-          if (response.ok) return cache.put(path, response)
-        }).catch(function () {})
+          if (!response.ok) return null
+          var kept = response.clone()
+          return cache.put(path, kept).then(function () { return /\.css$/.test(path) ? response.text() : null })
+        }).catch(function () { return null })
+      }
+      var first = Object.keys(files)
+      return Promise.all(first.map(function (path) {
+        return keep(path).then(function (css) {
+          var found = /url\(([^)]+)\)/g
+          var m
+          var more = []
+          while (css && (m = found.exec(css))) {
+            if (!/^['"]?data:/.test(m[1])) more.push(new URL(m[1].replace(/^['"]|['"]$/g, ''), location.origin + path).pathname)
+          }
+          return Promise.all(more.filter(function (p) { return !files[p] && p.indexOf(ROOT + '/static/') === 0 })
+            .map(function (p) { files[p] = true; return keep(p) }))
+        })
       }))
     })
   }
@@ -698,6 +716,10 @@
       } else if (detail.type === 'signed-in') {
         state.someoneElse = true
       } else if (detail.type === 'answered') {
+        if (detail.change && detail.change.owner === me) {
+          state.reached = true // another tab reached the server for this person
+          state.signedOut = false
+        }
         detail.remote = true
         document.dispatchEvent(new CustomEvent('app:offline', { detail: detail }))
       }

@@ -83,9 +83,16 @@ function needsConnection (isRegister) {
       '<title>This page needs a connection – Programme Delivery – GOV.UK</title>' +
       '<meta name="viewport" content="width=device-width, initial-scale=1">' +
       '<link rel="stylesheet" href="' + ROOT + '/static/govuk/govuk-frontend.min.css">' +
+      '<link rel="stylesheet" href="' + ROOT + '/static/moj/moj-frontend.min.css">' +
       '<link rel="stylesheet" href="' + ROOT + '/static/app.css"></head>' +
-      '<body class="govuk-template__body"><div class="govuk-width-container">' +
-      '<main class="govuk-main-wrapper" id="main-content">' + body + '</main></div></body></html>'
+      '<body class="govuk-template__body"><header class="app-header" role="banner"><div class="moj-header">' +
+      '<div class="moj-header__container"><div class="moj-header__logo">' +
+      '<span class="moj-header__link moj-header__link--organisation-name">Ministry of Justice</span> ' +
+      '<a class="moj-header__link moj-header__link--service-name" href="' + ROOT + '/sessions">Programme Delivery</a>' +
+      '</div></div></div></header><div class="govuk-width-container">' +
+      '<main class="govuk-main-wrapper" id="main-content">' + body + '</main></div>' +
+      '<footer class="govuk-footer"><div class="govuk-width-container"><div class="govuk-footer__meta">' +
+      '<div class="govuk-footer__meta-item">© Crown copyright</div></div></div></footer></body></html>'
     return new Response(html, {
       status: 503,
       headers: {

@@ -469,3 +469,31 @@ def test_a_shared_tablet_keeps_each_persons_changes_for_them_and_nothing_else(ta
     page.locator(".app-header__sign-out").tap()
     page.wait_for_url("**/login")
     assert _on_the_device(page) == ([], [])
+
+
+def test_offline_my_sessions_opens_from_the_device_and_other_pages_say_they_need_a_connection(  # type: ignore[no-untyped-def]
+        tablet, register):
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    later = page.locator("a.app-register-sessions__link:not([data-offline-keep])").first.get_attribute("href")
+    tablet.context.set_offline(True)
+    page.goto("/sessions")
+    page.locator(".app-offline-copy", has_text="Offline copy from 09:12 — registers marked “Kept for offline use” "
+                                               "open without a connection").wait_for()
+    assert page.locator(".govuk-tag", has_text="Kept for offline use").count() == 2  # today and next Monday
+    tablet.shot(page, "07-my-sessions-offline")
+    # A register further ahead than 7 days, the printable register: not kept, and they say so
+    for url, why in ((later, "You are offline, and this register is not kept on this device."),
+                     (f"/sessions/{register}/print", "You are offline. Open it again when you are back online.")):
+        page.goto(url)
+        page.get_by_role("heading", name="This page needs a connection").wait_for()
+        page.get_by_text(why).wait_for()
+        assert page.get_by_role("link", name="Register: Introduction to Building Choices, 13 April 2026").count() == 1
+    page.evaluate("() => document.fonts.ready")
+    assert page.evaluate("() => [...document.fonts].map(f => f.status)") == ["loaded"] * 2  # GDS Transport, offline
+    tablet.shot(page, "08-needs-a-connection")
+    page.goto("/sessions")
+    page.get_by_role("link", name="Groups").tap()  # outside the register: the page says so, nothing breaks
+    page.locator("#offline-status", has_text="That page needs a connection: you are offline.").wait_for()
+    assert page.url.endswith("/sessions")
