@@ -24,6 +24,7 @@ from app.services import audit, idempotency, outbox
 from app.services.bank_holidays import holidays_between
 from app.services.clashes import first_clash
 from app.services.errors import ServiceError
+from app.services.schedule_guard import refuse_while_busy
 
 HORIZON = timedelta(days=730)
 ABSENT_OR_NOT_COMPLIED = "ATTC"
@@ -75,6 +76,7 @@ def schedule(actor: User, missed: Session, *, referral_ids: list[int], on: date 
     """Book a catch-up for the chosen people. Returns None when this request (its idempotency key) was already
     processed. Raises ServiceError naming the field for anything the rules refuse; nothing is written then."""
     try:
+        refuse_while_busy(missed.group_id)
         if key is not None and not idempotency.claim(actor, key, "catch_up", missed.id):
             db.session.rollback()
             return None

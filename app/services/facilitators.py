@@ -29,6 +29,7 @@ from app.models import (
 )
 from app.services import audit, outbox
 from app.services.errors import ServiceError
+from app.services.schedule_guard import refuse_while_busy
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def change_group_facilitators(actor: User, group: Group, lead_id: int | None, co
         raise ServiceError("You can only change groups in your region")
     _check_team(group, lead_id, cover_ids)
     assert lead_id is not None
-    db.session.execute(select(Group.id).where(Group.id == group.id).with_for_update())
+    refuse_while_busy(group.id)  # also holds the group's row
     old_lead, old_covers = _team(group.facilitators)
     if (old_lead, old_covers) == (lead_id, sorted(cover_ids)):
         return Changed()
@@ -224,6 +225,7 @@ def change_session_facilitators(actor: User, session: Session, lead_id: int | No
         raise ServiceError("You can only change sessions in your region")
     if session.status == "cancelled":
         raise ServiceError("This session has been cancelled", "lead_facilitator_id")
+    refuse_while_busy(group.id)
     _check_team(group, lead_id, cover_ids)
     assert lead_id is not None
     old_lead, old_covers = _team(session.facilitators)

@@ -20,6 +20,7 @@ from app.services import audit, bus_stop, outbox, progress
 from app.services.errors import ServiceError
 from app.services.joining import future_sessions, member_count, refusal
 from app.services.schedule import active_operation
+from app.services.schedule_guard import refuse_while_busy
 
 __all__ = ["active_membership", "allocate", "future_sessions", "member_count", "refusal", "remove"]
 
@@ -73,12 +74,13 @@ def allocate(actor: User, group: Group, referral: Referral) -> Allocated:
     reason = refusal(group, referral)
     if reason:
         raise ServiceError(reason, "referral_id")
-    reason, position = bus_stop.place_refusal(group, referral)
-    if reason:
-        raise ServiceError(reason, "referral_id")
     if group.started_at is None and active_operation(group.id, ("generate",)):
         raise ServiceError(f"Group {group.code}'s schedule is being worked out. Try again when it has finished.",
                            "referral_id")
+    refuse_while_busy(group.id, "referral_id")  # before the point it is at is read from a schedule on the move
+    reason, position = bus_stop.place_refusal(group, referral)
+    if reason:
+        raise ServiceError(reason, "referral_id")
 
     now = now_utc()
     before = {"status": referral.status}
@@ -157,6 +159,7 @@ def remove(actor: User, membership: Membership, *, reason: str, new_status: str)
         raise ServiceError("Choose their new status", "new_status")
     if group.started_at is None and active_operation(group.id, ("generate",)):
         raise ServiceError(f"Group {group.code}'s schedule is being worked out. Try again when it has finished.")
+    refuse_while_busy(group.id)
 
     now = now_utc()
     before = {"status": referral.status}

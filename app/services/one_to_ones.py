@@ -18,6 +18,7 @@ from app.services import audit, idempotency, outbox
 from app.services.bank_holidays import holiday_dates, holidays_between
 from app.services.clashes import busy, first_clash
 from app.services.errors import ServiceError
+from app.services.schedule_guard import refuse_while_busy
 
 SUGGESTION_WINDOW = timedelta(weeks=12)
 DAY_START, DAY_END = time(9), time(17)
@@ -107,6 +108,7 @@ def book(actor: User, placeholder: Session, *, referral_id: int, on: date | None
          facilitator_id: int | None, key: str | None = None) -> Session | None:
     """Book one person's one-to-one. None when this request (its idempotency key) was already processed."""
     try:
+        refuse_while_busy(placeholder.group_id)
         if key is not None and not idempotency.claim(actor, key, "one_to_one", placeholder.id):
             db.session.rollback()
             return None
@@ -150,6 +152,7 @@ def change(actor: User, booking: Session, *, on: date | None, at: time | None, f
     """Move a booked one-to-one (and its nDelius appointment). `seen_version` guards against a change made by
     someone else meanwhile."""
     try:
+        refuse_while_busy(booking.group_id)
         if booking.kind != "one_to_one" or booking.parent is None:
             raise ServiceError("Only a booked one-to-one can be changed here", "date")
         if seen_version is not None and seen_version != booking.version:

@@ -15,11 +15,8 @@ from app.services.reschedule.apply import (
     stopped,
     store_plan,
 )
+from app.services.reschedule.outcome import Outcome, latest_outcome
 from app.services.reschedule.plan import (
-    ACTIVE,
-    BLOCKING_KINDS,
-    IN_PROGRESS,
-    RESCHEDULE_KINDS,
     STALLED_AFTER,
     ConfirmationNeeded,
     Plan,
@@ -31,10 +28,35 @@ from app.services.reschedule.plan import (
 )
 from app.services.reschedule.postpone import preview_postpone, request_postpone, resolved_cascade
 from app.services.reschedule.reslot import preview_reslot, request_reslot
+from app.services.schedule_guard import ACTIVE, BLOCKING_KINDS, IN_PROGRESS, RESCHEDULE_KINDS
 
 __all__ = [
-    "ACTIVE", "BLOCKING_KINDS", "IN_PROGRESS", "RESCHEDULE_KINDS", "STALLED_AFTER", "ConfirmationNeeded", "Plan", "PlanChanged",
-    "PlannedMove", "RescheduleInProgress", "active_reschedule", "apply_next_step", "apply_plan", "carry_on",
-    "existing_session", "latest_reschedules", "outbox", "preview_postpone", "preview_reslot", "request_postpone",
-    "request_reslot", "resolved_cascade", "resumable", "resume", "stopped", "store_plan",
+    "ACTIVE",
+    "BLOCKING_KINDS",
+    "IN_PROGRESS",
+    "RESCHEDULE_KINDS",
+    "STALLED_AFTER",
+    "ConfirmationNeeded",
+    "Outcome",
+    "Plan",
+    "PlanChanged",
+    "PlannedMove",
+    "RescheduleInProgress",
+    "active_reschedule",
+    "apply_next_step",
+    "apply_plan",
+    "carry_on",
+    "existing_session",
+    "latest_outcome",
+    "latest_reschedules",
+    "outbox",
+    "preview_postpone",
+    "preview_reslot",
+    "request_postpone",
+    "request_reslot",
+    "resolved_cascade",
+    "resumable",
+    "resume",
+    "stopped",
+    "store_plan",
 ]

@@ -8,34 +8,32 @@ from __future__ import annotations
 import time as time_module
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from redis import Redis
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app import clock
 from app.extensions import db
-from app.models import NDeliusAppointment, Operation, OperationStep, Session, User
+from app.models import Attendance, Attendee, NDeliusAppointment, Operation, OperationStep, Session, User
 from app.models.base import utcnow
 from app.services import audit, operations, outbox
 from app.services.errors import ServiceError
-from app.services.reschedule.plan import (
-    ACTIVE,
-    IN_PROGRESS,
-    RESCHEDULE_KINDS,
-    STALLED_AFTER,
-    Plan,
-    RescheduleInProgress,
-    programme_end,
-)
-from app.services.reschedule.wording import day_label
+from app.services.reschedule.outcome import rebook_entries
+from app.services.reschedule.plan import STALLED_AFTER, Plan, RescheduleInProgress, programme_end
+from app.services.reschedule.wording import NotMoved, finished_message, not_moved_lines, session_label
+from app.services.schedule_guard import ACTIVE, IN_PROGRESS, RESCHEDULE_KINDS, lock_group
 
 
 def store_plan(actor: User, plan: Plan) -> Operation:
     operation = Operation(
         kind=plan.kind, user_id=actor.id, region_id=plan.group.region_id, group_id=plan.group.id,
         status="queued", done=0, total=len(plan.moves), message="Waiting to start",
-        result={"headline": plan.headline, "ends_after": plan.ends_after.isoformat() if plan.ends_after else None},
+        result={"headline": plan.headline, "ends_after": plan.ends_after.isoformat() if plan.ends_after else None,
+                **({"rebook": rebook_entries(plan.rebook)} if plan.rebook else {})},
     )
+    lock_group(plan.group.id)  # a writer that passed the schedule guard finishes first (PostgreSQL)
     db.session.add(operation)
     try:
         db.session.flush()
@@ -47,6 +45,7 @@ def store_plan(actor: User, plan: Plan) -> Operation:
             "session_id": move.session.id,
             "old_starts_at": move.old_starts_at.isoformat(), "old_ends_at": move.old_ends_at.isoformat(),
             "new_starts_at": move.new_starts_at.isoformat(), "new_ends_at": move.new_ends_at.isoformat(),
+            "version": move.session.version,
         }))
     db.session.commit()
     return operation
@@ -89,9 +88,13 @@ def apply_next_step(operation_id: int, redis: Redis | None = None) -> OperationS
     payload = step.payload
     session = db.session.get(Session, payload["session_id"])
     actor = db.session.get(User, operation.user_id) if operation.user_id else None
-    if session is None or session.status == "cancelled":
-        step.payload = {**payload, "skipped": "cancelled" if session else "deleted"}
+    skipped = not_moved_because(session, payload)
+    if skipped is not None:
+        step.payload = {**payload, "skipped": skipped.value}
+        if session is not None:
+            _list_not_moved(operation, session, skipped)
     else:
+        assert session is not None
         before = {"starts_at": session.starts_at.isoformat(), "ends_at": session.ends_at.isoformat()}
         session.starts_at = datetime.fromisoformat(payload["new_starts_at"])
         session.ends_at = datetime.fromisoformat(payload["new_ends_at"])
@@ -111,6 +114,36 @@ def apply_next_step(operation_id: int, redis: Redis | None = None) -> OperationS
     operations.report_live(redis, operation, *progress)
     db.session.rollback()  # end the read that refreshed `operation`: no lock is held between steps (SQLite)
     return step
+
+
+def not_moved_because(session: Session | None, payload: dict[str, Any]) -> NotMoved | None:
+    """A late step moves a session only if it has not started, has no attendance and is still where the plan
+    found it (times and version as planned); otherwise the reason it stays (SPEC §3, late steps)."""
+    if session is None:
+        return NotMoved.DELETED
+    if session.status == "cancelled":
+        return NotMoved.CANCELLED
+    if db.session.scalar(select(Attendance.id).join(Attendee, Attendee.id == Attendance.attendee_id)
+                         .where(Attendee.session_id == session.id).limit(1)) is not None:
+        return NotMoved.ATTENDANCE
+    now = clock.now_local()
+    if session.starts_at <= now:
+        return NotMoved.STARTED
+    planned = (payload["old_starts_at"], payload["old_ends_at"], payload.get("version", session.version))
+    if (session.starts_at.isoformat(), session.ends_at.isoformat(), session.version) != planned:
+        return NotMoved.CHANGED
+    if datetime.fromisoformat(payload["new_starts_at"]) <= now:
+        return NotMoved.TOO_LATE
+    return None
+
+
+def _list_not_moved(operation: Operation, session: Session, reason: NotMoved) -> None:
+    """Kept on the operation's result, so the page can say which sessions stayed and why."""
+    entry = {"session_id": session.id, "label": session_label(session), "reason": reason.value}
+    entry["text"] = not_moved_lines([entry])[0]
+    result = dict(operation.result or {})
+    result["not_moved"] = [*[e for e in result.get("not_moved", []) if e["session_id"] != session.id], entry]
+    operation.result = result
 
 
 def _appointments(session: Session) -> list[NDeliusAppointment]:
@@ -145,8 +178,9 @@ def _finish(operation_id: int) -> bool:
     end = programme_end(rows, {})
     operation.status = "succeeded"
     operation.done = operation.total
-    moved = "1 session" if operation.total == 1 else f"{operation.total} sessions"
-    operation.message = f"Moved {moved}." + (f" The programme now ends {day_label(end)}." if end else "")
+    not_moved = (operation.result or {}).get("not_moved", [])
+    operation.message = finished_message(operation.total - len(not_moved), not_moved, end,
+                                         len((operation.result or {}).get("rebook", [])))
     operation.result = {**(operation.result or {}), "ends_after": end.isoformat() if end else None}
     db.session.commit()
     return True

@@ -17,17 +17,19 @@ from app.models import Attendee, Group, Operation, Session, SessionFacilitator, 
 from app.scheduling import ExistingSession, Move, Slot
 from app.services.bank_holidays import holiday_dates
 from app.services.errors import ServiceError
+from app.services.schedule_guard import (
+    GENERATING,
+    IN_PROGRESS,
+    ScheduleBusy,
+    busy_operation,
+)
 
-RESCHEDULE_KINDS = ("cascade", "reslot")
-BLOCKING_KINDS = ("generate", *RESCHEDULE_KINDS)
-ACTIVE = ("queued", "running")
-IN_PROGRESS = "A reschedule of this group is in progress. Wait for it to finish, then try again."
 STALLED_AFTER = timedelta(minutes=2)
 """A running reschedule that has not moved a session for this long has lost its worker: it may be resumed."""
 
 
-class RescheduleInProgress(ServiceError):
-    """Another reschedule of the group is queued or running (HTTP 409)."""
+RescheduleInProgress = ScheduleBusy
+"""Another generation or reschedule of the group is queued or running (HTTP 409)."""
 
 
 class ConfirmationNeeded(ServiceError):
@@ -128,15 +130,14 @@ def programme_end(rows: Sequence[Session], moves: dict[int, tuple[datetime, date
 
 
 def active_reschedule(group_id: int) -> Operation | None:
-    return db.session.scalar(
-        select(Operation).where(Operation.group_id == group_id, Operation.kind.in_(BLOCKING_KINDS),
-                                Operation.status.in_(ACTIVE)).order_by(Operation.id.desc()).limit(1)
-    )
+    return busy_operation(group_id)
 
 
 def refuse_if_busy(group: Group) -> None:
-    if active_reschedule(group.id) is not None:
-        raise RescheduleInProgress(IN_PROGRESS)
+    """A preview or a plan is refused while the group's schedule is being generated or rescheduled."""
+    operation = busy_operation(group.id)
+    if operation is not None:
+        raise ScheduleBusy(GENERATING if operation.kind == "generate" else IN_PROGRESS)
 
 
 def plan_moves(rows: Sequence[Session], moves: Sequence[Move]) -> list[PlannedMove]:

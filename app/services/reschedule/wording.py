@@ -1,9 +1,10 @@
 """The words of a reschedule: the preview's headline and the dates in it."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from app.models.group import DAY_NAMES
 from app.scheduling import BANK_HOLIDAY, GAP_AFTER, RuleBreak, days_label
@@ -12,6 +13,54 @@ from app.services.bank_holidays import holidays_between
 if TYPE_CHECKING:
     from app.models import Session
     from app.services.reschedule.plan import Plan
+
+
+
+class NotMoved(StrEnum):
+    """Why a late step left a session where it was (SPEC §3, late steps): shown as "not moved: 3.2 — …"."""
+
+    ATTENDANCE = "attendance"
+    STARTED = "started"
+    CHANGED = "changed"
+    CANCELLED = "cancelled"
+    DELETED = "deleted"
+    TOO_LATE = "too_late"
+
+    @property
+    def label(self) -> str:
+        return {
+            NotMoved.ATTENDANCE: "attendance already recorded",
+            NotMoved.STARTED: "has started",
+            NotMoved.CHANGED: "moved by someone else meanwhile",
+            NotMoved.CANCELLED: "cancelled meanwhile",
+            NotMoved.DELETED: "no longer on the schedule",
+            NotMoved.TOO_LATE: "its new time had already passed",
+        }[self]
+
+
+def session_label(session: Session) -> str:
+    """``3.2``, or ``3.2 (Sam Jones)`` for one person's one-to-one or catch-up."""
+    label = session.session_template.label
+    if session.kind == "scheduled":
+        return label
+    names = ", ".join(a.referral.person_name for a in session.attendees)
+    return f"{label} ({names})" if names else label
+
+
+def not_moved_lines(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``not moved: 3.2 — attendance already recorded``, one line per session a late step left alone."""
+    return [f"not moved: {e['label']} — {NotMoved(e['reason']).label}" for e in entries]
+
+
+def finished_message(moved: int, not_moved: Sequence[Mapping[str, Any]], end: date | None,
+                     rebook: int = 0) -> str:
+    text = f"Moved {_sessions(moved)}."
+    if not_moved:
+        text += f" {_sessions(len(not_moved))} not moved (listed below)."
+    if rebook:
+        text += f" {_sessions(rebook, 'booked session')} to re-book (listed on the group page)."
+    return text + (f" The programme now ends {day_label(end)}." if end else "")
+
 
 CONFIRM_ANYWAY = "Confirm that you want to move it anyway, or choose another date"
 CONFIRM_LABEL = "Yes, move it anyway"

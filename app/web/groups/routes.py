@@ -8,6 +8,7 @@ from redis.exceptions import RedisError
 from app.models.group import DAY_NAMES
 from app.scheduling import Slot
 from app.services import groups as group_service
+from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
 from app.services.errors import ServiceError
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
@@ -87,6 +88,7 @@ def show(group_id: int):  # type: ignore[no-untyped-def]
     context = {
         "group": group, "sessions": schedule_service.schedule_rows(group),
         "operation": schedule_service.latest_operation(group.id, ("generate",)), "day_names": DAY_NAMES,
+        "reschedule_outcome": reschedule_service.latest_outcome(group),
     }
     if is_htmx():
         return render_block("groups/show.html", "schedule", **context)
