@@ -64,6 +64,12 @@ DATABASE_NAME = f"programme_delivery_test_{os.getpid()}"
 os.environ.setdefault(clock.PIN_FILE_VARIABLE, f"/tmp/programme_delivery_clock_{os.getpid()}")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="long runs: the stateful model test (tests/integration/test_stateful.py) with many more "
+                          "examples and steps")
+
+
 def _database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
