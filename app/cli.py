@@ -106,3 +106,6 @@ def register_cli(app: Flask) -> None:
     from app.cli_events import events_cli
 
     app.cli.add_command(events_cli)
+    from app.cli_programme import programme_cli
+
+    app.cli.add_command(programme_cli)

@@ -27,6 +27,7 @@ from app.scheduling.template import (
     SessionSpec,
     TemplateError,
     TemplateKey,
+    check_publishable,
     programme_from_json,
 )
 from app.scheduling.timeline import (
@@ -65,6 +66,7 @@ __all__ = [
     "TemplateError",
     "TemplateKey",
     "apply_moves",
+    "check_publishable",
     "completed_templates",
     "completion_percent",
     "days_label",

@@ -181,3 +181,38 @@ def _check_unique(numbers: list[int], what: str) -> None:
         if number in seen:
             raise TemplateError(f"{what} {number} appears twice")
         seen.add(number)
+
+
+def check_publishable(spec: ProgrammeSpec) -> None:
+    """A new version must be usable by every rule that keys on template data: modules numbered 1, 2, 3… and each
+    module's sessions 1, 2, 3… with no gaps, exactly one pre-group module (first) and one post-programme module
+    (last), every module with at least one session, every duration positive. Raises TemplateError naming the
+    first problem found."""
+    numbers = sorted(module.module_number for module in spec.modules)
+    _check_consecutive(numbers, f"{spec.name}: modules")
+    for module in sorted(spec.modules, key=lambda m: m.module_number):
+        where = f"module {module.module_number} ({module.name})"
+        if not module.sessions:
+            raise TemplateError(f"{where} has no sessions")
+        _check_consecutive([s.session_number for s in module.sessions], f"{where}: sessions")
+        for session in module.sessions:
+            if session.duration_minutes <= 0:
+                raise TemplateError(f"session {module.module_number}.{session.session_number}: duration_minutes "
+                                    f"must be positive (got {session.duration_minutes})")
+        if module.role is not None and module.role not in (PRE_GROUP, POST_PROGRAMME):
+            raise TemplateError(f"{where}: role must be {PRE_GROUP} or {POST_PROGRAMME}, not {module.role!r}")
+    for role, position, place in ((PRE_GROUP, numbers[0], "first"), (POST_PROGRAMME, numbers[-1], "last")):
+        having = [m.module_number for m in spec.modules if m.role == role]
+        if len(having) != 1:
+            found = ", ".join(str(n) for n in sorted(having)) if having else "none"
+            raise TemplateError(f"{spec.name}: exactly one module must have role {role} (found {found})")
+        if having[0] != position:
+            raise TemplateError(f"{spec.name}: the {role} module must be the {place} module "
+                                f"(it is module {having[0]})")
+
+
+def _check_consecutive(numbers: list[int], what: str) -> None:
+    """Numbers sorted ascending must be exactly 1..n."""
+    for expected, number in enumerate(numbers, start=1):
+        if number != expected:
+            raise TemplateError(f"{what} must be numbered from 1 without gaps (number {expected} is missing)")

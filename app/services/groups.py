@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from app import clock
 from app.extensions import db
 from app.models import Facilitator, Group, GroupFacilitator, GroupSlot, Membership, Session, User
 from app.scheduling import Slot
@@ -82,9 +83,11 @@ def create_group(actor: User, data: GroupInput) -> Group:
     ))
     if found != wanted:
         raise ServiceError("Choose facilitators from your region", "lead_facilitator_id")
-    template = current_template(data.earliest_start_date)
+    # The version valid on the day the group is created (issue 15.10): a version published for a later date
+    # is used by groups created from that date; groups already created keep theirs.
+    template = current_template(clock.today())
     if template is None:
-        raise ServiceError("No programme template is valid on that start date", "earliest_start_date")
+        raise ServiceError("No programme template is valid today: ask an admin to publish one", "code")
 
     group = Group(
         region_id=actor.region_id, code=data.code, cohort=data.cohort, sex=data.sex,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from app import clock
 from app.extensions import db
 from app.models import (
     Attendee,
@@ -13,7 +14,6 @@ from app.models import (
     Group,
     Membership,
     Module,
-    ProgrammeTemplate,
     Referral,
     ReferralStatusChange,
     Session,
@@ -21,6 +21,7 @@ from app.models import (
     TemplateCompletion,
 )
 from app.services import case_data
+from app.services.programme import current_template
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,8 @@ def record(referral: Referral) -> PersonRecord:
 
 
 def _modules(referral: Referral, memberships: list[Membership]) -> list[ModuleProgress]:
-    template_id = memberships[-1].group.template_id if memberships else db.session.scalar(
-        select(ProgrammeTemplate.id).order_by(ProgrammeTemplate.valid_from.desc()).limit(1))
+    current = None if memberships else current_template(clock.today())
+    template_id = memberships[-1].group.template_id if memberships else (current.id if current else None)
     if template_id is None:
         return []
     done_ids = set(db.session.scalars(select(TemplateCompletion.session_template_id).where(

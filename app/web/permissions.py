@@ -69,6 +69,8 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "events_admin.retry": ("admin",),
     "events_admin.dismiss": ("admin",),
     "events_admin.retry_outbox": ("admin",),
+    # programme template versions (issue 15.10): admins see them (publishing is `flask programme publish`)
+    "programmes.index": ("admin",),
     # nDelius integration (issue 5): managers watch the sync, retry failures, act on disagreements
     "integration.index": MANAGERS,
     "integration.retry": MANAGERS,
