@@ -63,17 +63,26 @@ def sync(wait: float, budget: float) -> None:
 
 
 @ndelius_cli.command("reconcile")
-def reconcile() -> None:
-    """Compare our appointments with what nDelius shows and record the disagreements; exit 1 if nDelius could
-    not be asked."""
-    from app.models import NDeliusDisagreement
+@click.option("--region", "region_code", default=None, help="Only this region's appointments (its code).")
+def reconcile(region_code: str | None) -> None:
+    """Compare our appointments with what nDelius shows and record the disagreements; exit 1 if any search
+    failed (those appointments' disagreements are left as they were)."""
+    from app.models import NDeliusDisagreement, Region
     from app.services import ndelius_reconcile
 
-    run = ndelius_reconcile.reconcile()
-    if run.error:
-        click.echo(f"error: reconciliation failed, disagreements left as they were: {run.error}", err=True)
-        sys.exit(1)
+    region_id = None
+    if region_code is not None:
+        region_id = db.session.scalar(select(Region.id).where(Region.code == region_code))
+        if region_id is None:
+            raise click.BadParameter(f"no region with code {region_code!r}", param_hint="--region")
+    started = time.monotonic()
+    run = ndelius_reconcile.reconcile(region_id=region_id)
+    seconds = time.monotonic() - started
     still_open = db.session.scalar(select(func.count(NDeliusDisagreement.id)).where(
         NDeliusDisagreement.resolved_at.is_(None))) or 0
-    click.echo(f"Compared {run.compared} appointments with nDelius ({run.found} found there): {run.new} new "
-               f"disagreements, {run.resolved} resolved, {still_open} open.")
+    click.echo(f"Compared {run.compared} appointments with nDelius ({run.found} found there) in {run.searches} "
+               f"searches and {seconds:.1f} s: {run.new} new disagreements, {run.resolved} resolved, "
+               f"{still_open} open.")
+    if run.error:
+        click.echo(f"error: reconciliation incomplete: {run.error}", err=True)
+        sys.exit(1)

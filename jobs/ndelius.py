@@ -36,13 +36,16 @@ def sweep() -> dict[str, int]:
 
 
 @with_app
-def reconcile() -> dict[str, Any]:
+def reconcile(region_id: int | None = None) -> dict[str, Any]:
+    """One reconciliation run (of one region, or of all). Fails - to be retried - only when no search got an
+    answer; a run with some failed searches is recorded as such on its row."""
     from app.services import ndelius_reconcile
 
-    run = ndelius_reconcile.reconcile()
-    if run.error:
+    run = ndelius_reconcile.reconcile(region_id=region_id)
+    if run.failed_searches and run.failed_searches == run.searches:
         raise RuntimeError(f"reconciliation failed: {run.error}")
-    return {"compared": run.compared, "found": run.found, "new": run.new, "resolved": run.resolved}
+    return {"compared": run.compared, "found": run.found, "new": run.new, "resolved": run.resolved,
+            "searches": run.searches, "failed_searches": run.failed_searches}
 
 
 def queue_relay() -> bool:
@@ -75,5 +78,9 @@ def queue_sweep() -> None:
     enqueue("jobs.ndelius.sweep", job_id=SWEEP_JOB, timeout=60, retries=0)
 
 
-def queue_reconcile() -> None:
-    enqueue("jobs.ndelius.reconcile", job_id=RECONCILE_JOB, timeout=600, retries=1)
+def queue_reconcile(region_id: int | None = None) -> None:
+    """A national run, or (a treatment manager's) one region's."""
+    if region_id is None:
+        enqueue("jobs.ndelius.reconcile", job_id=RECONCILE_JOB, timeout=600, retries=1)
+    else:
+        enqueue("jobs.ndelius.reconcile", region_id, job_id=f"{RECONCILE_JOB}-{region_id}", timeout=600, retries=1)

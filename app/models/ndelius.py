@@ -105,3 +105,7 @@ class NDeliusReconciliation(db.Model):
     new: Mapped[int] = mapped_column(Integer, default=0)
     resolved: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The region a treatment manager's run covered (None: every region); searches made and how many failed.
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"))
+    searches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_searches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -139,9 +139,13 @@ def disagreements(user: User, limit: int = 200) -> list[tuple[NDeliusDisagreemen
     return [(d, rows.get(d.appointment_id) if d.appointment_id else None) for d in found]
 
 
-def last_reconciliation() -> NDeliusReconciliation | None:
-    return db.session.scalar(select(NDeliusReconciliation).where(NDeliusReconciliation.finished_at.is_not(None))
-                             .order_by(NDeliusReconciliation.id.desc()).limit(1))
+def last_reconciliation(user: User | None = None) -> NDeliusReconciliation | None:
+    """The last finished run that covered the user's region (a national run, or one of that region)."""
+    query = select(NDeliusReconciliation).where(NDeliusReconciliation.finished_at.is_not(None))
+    if user is not None and user.role != "admin":
+        query = query.where(or_(NDeliusReconciliation.region_id.is_(None),
+                                NDeliusReconciliation.region_id == user.region_id))
+    return db.session.scalar(query.order_by(NDeliusReconciliation.id.desc()).limit(1))
 
 
 # --- sync state for other pages -------------------------------------------------------------------------------

@@ -403,7 +403,7 @@ def test_flask_ndelius_sync_prints_a_summary_and_fails_when_something_needs_atte
     assert check.exit_code == 0 and "Compared 26 appointments" in check.output
     nd.set(fail_5xx=5)
     failed = runner.invoke(args=["ndelius", "reconcile"])
-    assert failed.exit_code == 1 and "reconciliation failed" in failed.output
+    assert failed.exit_code == 1 and "reconciliation incomplete: 1 of 1 searches failed" in failed.output
 
 
 def test_the_scheduler_queues_each_periodic_job_once_per_interval(app, redis, world, manager):

@@ -44,7 +44,7 @@ def index():  # type: ignore[no-untyped-def]
     context = {
         "backlog": ndelius_status.backlog(current_user), "circuit": circuit,
         "circuit_retry_in": circuit_retry_in, "circuit_closed": CLOSED,
-        "last_run": ndelius_status.last_reconciliation(), "when": _when, "fields": FIELDS,
+        "last_run": ndelius_status.last_reconciliation(current_user), "when": _when, "fields": FIELDS,
     }
     if is_htmx():
         return render_block("integration/index.html", "summary", **context)
@@ -100,7 +100,7 @@ def dismiss(disagreement_id: int):  # type: ignore[no-untyped-def]
 @roles(*MANAGERS)
 def reconcile():  # type: ignore[no-untyped-def]
     try:
-        ndelius_jobs.queue_reconcile()
+        ndelius_jobs.queue_reconcile(None if current_user.role == "admin" else current_user.region_id)
     except RedisError:
         flash("Background jobs are not available just now. Try again in a minute.", "error")
     else:
