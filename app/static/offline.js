@@ -49,6 +49,8 @@
     sending: 'Sending {n}…',
     needsYou: '{n} not saved: someone else changed the record, or it could not be saved. Choose what to keep on the register.',
     needsYouHere: '{n} not saved: someone else changed the record, or it could not be saved. Choose what to keep in the row marked below.',
+    cannot: '{n} cannot be saved: you may no longer record that register.',
+    forget: 'Delete {them}',
     backOnline: 'You are back online and nothing is waiting to be sent.',
     reload: 'Open the register as it is now',
     reloadList: 'Open My sessions as it is now',
@@ -362,6 +364,7 @@
         if (r.owner === me && r.session === change.session && r.target === change.target && r.state === 'waiting' &&
             r.seq >= change.seq) {
           r.state = kind
+          r.status = status
           put.push(r)
         }
       })
@@ -447,7 +450,8 @@
       if (!el) return
       var mine = records.filter(function (r) { return r.owner === me })
       var waiting = mine.filter(function (r) { return r.state === 'waiting' })
-      var stuck = mine.filter(function (r) { return r.state !== 'waiting' })
+      var dead = mine.filter(function (r) { return r.state !== 'waiting' && [403, 404, 413].indexOf(r.status) >= 0 })
+      var stuck = mine.filter(function (r) { return r.state !== 'waiting' && dead.indexOf(r) < 0 })
       var others = records.length - mine.length
       var onRegister = document.querySelector('.app-register-page[data-session]')
       var lines = []
@@ -471,6 +475,19 @@
         var here = onRegister && stuck.every(function (r) { return String(r.session) === onRegister.dataset.session })
         lines.push(line(say(here ? WORDS.needsYouHere : WORDS.needsYou, stuck.length),
           here ? null : { href: stuck[0].path.replace(/\/(attendees\/[0-9]+|notes)$/, ''), text: WORDS.openRegister }))
+      }
+      if (dead.length) {
+        var p = line(say(WORDS.cannot, dead.length))
+        var b = document.createElement('button')
+        b.type = 'button'
+        b.className = 'govuk-button govuk-button--secondary app-offline-status__button'
+        b.textContent = say(WORDS.forget, dead.length)
+        b.addEventListener('click', function () {
+          transact(function () { return { remove: dead.map(function (r) { return r.seq }) } }).then(render)
+        })
+        p.appendChild(document.createTextNode(' '))
+        p.appendChild(b)
+        lines.push(p)
       }
       if (others) lines.push(line(say(WORDS.others, others)))
       var copy = document.querySelector('[data-offline-copy]')

@@ -191,6 +191,7 @@
   document.addEventListener('app:offline', function (event) {
     var detail = event.detail
     if (detail.type !== 'answered' || String(detail.change.session) !== session) return
+    if (detail.kind !== 'saved' && [400, 409, 422].indexOf(detail.status) < 0) return // not a row: the banner says
     swapIn(detail.change.target, detail.html, !!detail.remote, { seq: detail.change.seq, kind: detail.kind })
   })
 

@@ -8,6 +8,7 @@ A "browser restart" is a real one: the tablet is a Chromium with its profile in 
 launched again on it."""
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app import clock
 from app.extensions import db
@@ -27,6 +28,7 @@ from app.models import (
     NDeliusAppointment,
     ProcessedRequest,
     Session,
+    SessionFacilitator,
     User,
 )
 from app.services import attendance, ndelius_sync
@@ -185,11 +187,14 @@ def _on_the_server(session_id: int, username: str = "fac.nw") -> dict[str, Any]:
     return {"outcomes": outcomes, "changes": changes, "keys": keys}
 
 
+_PAUSE = threading.Event()
+
+
 def _eventually(read, expected, seconds: float = 20):  # type: ignore[no-untyped-def]
     """What `read` gives once it is `expected` (or at the end of the wait): for what the person does not see."""
     deadline = time.monotonic() + seconds
     while (found := read()) != expected and time.monotonic() < deadline:
-        time.sleep(0.2)
+        _PAUSE.wait(0.2)  # (not time.sleep: it fails under faketime)
     return found
 
 
@@ -197,14 +202,14 @@ def _outcomes_in_ndelius(fake, session_id: int, expected: dict[int, str]) -> dic
     """Run the relay (as the scheduler does) on the real worker and wait until nDelius has the outcomes."""
     references = dict(_read(select(NDeliusAppointment.attendee_id, NDeliusAppointment.reference).join(Attendee)
                             .where(Attendee.session_id == session_id)))
-    queue_relay()
-    deadline = time.monotonic() + 30
-    while True:
+
+    def codes(fake) -> dict[int, str]:  # type: ignore[no-untyped-def]
         found = {a: (fake.appointments.get(str(references[a])) or {}).get("outcome") for a in references}
-        codes = {a: o["code"] for a, o in found.items() if o}
-        if codes == expected or time.monotonic() > deadline:
-            return codes
-        time.sleep(0.2)
+        return {a: o["code"] for a, o in found.items() if o}
+
+    queue_relay()
+    fake.wait_until(lambda f: codes(f) == expected, timeout=30)
+    return codes(fake)
 
 
 def _offline_with_three_taps(tablet: Tablet, session_id: int):  # type: ignore[no-untyped-def]
@@ -497,3 +502,28 @@ def test_offline_my_sessions_opens_from_the_device_and_other_pages_say_they_need
     page.get_by_role("link", name="Groups").tap()  # outside the register: the page says so, nothing breaks
     page.locator("#offline-status", has_text="That page needs a connection: you are offline.").wait_for()
     assert page.url.endswith("/sessions")
+
+
+def test_a_change_the_server_will_never_take_is_said_and_can_be_deleted(tablet, register):  # type: ignore[no-untyped-def]
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    clock.freeze(TAPPED_AT)
+    page.get_by_role("link", name="Introduction to Building Choices").tap()
+    alex = _rows(page)[0]
+    tablet.context.set_offline(True)
+    _tap(page, alex, "ATTC")
+    _waiting(page, alex, "Attended")
+    # Meanwhile Fran is taken off this session: she may no longer record it
+    db.session.execute(delete(SessionFacilitator).where(SessionFacilitator.session_id == register))
+    db.session.commit()
+    tablet.context.set_offline(False)
+    status = page.locator("#offline-status", has_text="1 change cannot be saved: you may no longer record that register.")
+    status.wait_for()
+    assert page.locator(f"#attendee-{alex}").count() == 1  # the row is left as it was, not replaced by an error
+    assert _on_the_device(page)[0] == [[page.evaluate("() => document.querySelector('meta[name=app-user]').content"),
+                                        "refused"]]
+    status.get_by_role("button", name="Delete it").tap()
+    status.wait_for(state="hidden")
+    assert _on_the_device(page)[0] == []
+    assert _on_the_server(register)["changes"] == 0
