@@ -60,9 +60,19 @@ class Config:
         # RESCHEDULE_STEP_DELAY: seconds to pause between the sessions a reschedule job moves (0; tests and
         # demos slow it down to watch the progress bar or to kill a worker part-way).
         self.RESCHEDULE_STEP_DELAY = float(os.environ.get("RESCHEDULE_STEP_DELAY", "0"))
-        # NDELIUS_URL, HMPPS_AUTH_URL, NDELIUS_CLIENT_ID, NDELIUS_CLIENT_SECRET: the Appointments API.
+        # HMPPS_AUTH_URL: HMPPS Auth's base URL (e.g. https://sign-in-dev.hmpps.service.justice.gov.uk/auth):
+        # /oauth/authorize, /oauth/token, /.well-known/jwks.json, /api/user/me and /sign-out are under it.
+        # Default: the fake HMPPS Auth that `make run` starts.
+        self.HMPPS_AUTH_URL = os.environ.get("HMPPS_AUTH_URL", "http://127.0.0.1:9092")
+        # HMPPS_AUTH_EXTERNAL_URL: the same server as the browser reaches it, if that differs (default the same).
+        self.HMPPS_AUTH_EXTERNAL_URL = os.environ.get("HMPPS_AUTH_EXTERNAL_URL", self.HMPPS_AUTH_URL)
+        # HMPPS_AUTH_CLIENT_ID, HMPPS_AUTH_CLIENT_SECRET: this service's sign-in client (authorisation code).
+        self.HMPPS_AUTH_CLIENT_ID = os.environ.get("HMPPS_AUTH_CLIENT_ID", "programme-delivery-ui")
+        self.HMPPS_AUTH_CLIENT_SECRET = os.environ.get("HMPPS_AUTH_CLIENT_SECRET", "local-ui-secret")
+        # NDELIUS_URL: the Appointments API (and the staff teams read at sign-in). NDELIUS_CLIENT_ID and
+        # NDELIUS_CLIENT_SECRET: the system client whose client-credentials token, from
+        # {HMPPS_AUTH_URL}/oauth/token, calls it.
         self.NDELIUS_URL = os.environ.get("NDELIUS_URL", "http://127.0.0.1:9091")
-        self.HMPPS_AUTH_URL = os.environ.get("HMPPS_AUTH_URL", self.NDELIUS_URL + "/oauth/token")
         self.NDELIUS_CLIENT_ID = os.environ.get("NDELIUS_CLIENT_ID", "programme-delivery")
         self.NDELIUS_CLIENT_SECRET = os.environ.get("NDELIUS_CLIENT_SECRET", "local-secret")
         # NDELIUS_CONNECT_TIMEOUT / NDELIUS_READ_TIMEOUT (s): every call has both.

@@ -6,7 +6,6 @@ import random
 from datetime import date, time, timedelta
 
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from app import clock
 from app.extensions import db
@@ -25,7 +24,6 @@ from app.services import attendance, groups
 from app.services.programme import ensure_building_choices
 from app.services.schedule import generate_schedule
 
-DEMO_PASSWORD = "password"
 REGIONS = [("NW", "North West"), ("LDN", "London")]
 ROLES = [("tm", "treatment_manager"), ("fac", "facilitator"), ("lead", "lead")]
 FIRST = ["Alex", "Sam", "Jordan", "Chris", "Jamie", "Lee", "Robin", "Terry", "Kim", "Morgan", "Dale", "Ashley",
@@ -35,12 +33,26 @@ LAST = ["Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "D
 OUTCOMES = ["ATTC"] * 8 + ["UAAB", "AFTC", "AAME"]
 
 
-def demo_logins() -> list[tuple[str, str]]:
-    logins = [("admin", "Admin (all regions)")]
+DEMO_NAMES = {"admin": "Ada Admin", "tm.nw": "Terry Walker", "fac.nw": "Sam Jones", "lead.nw": "Robin Hall",
+              "tm.ldn": "Kim Evans", "fac.ldn": "Jo Wright", "lead.ldn": "Pat Green"}
+
+
+def demo_users() -> list[dict[str, str | None]]:
+    """The demo staff: the fake HMPPS Auth's users (`make run`) and their nDelius region and staff code."""
+    users: list[dict[str, str | None]] = [
+        {"username": "admin", "name": DEMO_NAMES["admin"], "role": "admin", "region": "NW", "staff_code": None,
+         "who": "Admin (all regions)"}]
     for code, name in REGIONS:
         for prefix, role in ROLES:
-            logins.append((f"{prefix}.{code.lower()}", f"{role.replace('_', ' ').capitalize()}, {name}"))
-    return logins
+            username = f"{prefix}.{code.lower()}"
+            users.append({"username": username, "name": DEMO_NAMES[username], "role": role, "region": code,
+                          "staff_code": f"{code}001" if role == "facilitator" else None,
+                          "who": f"{role.replace('_', ' ').capitalize()}, {name}"})
+    return users
+
+
+def demo_logins() -> list[tuple[str, str]]:
+    return [(str(user["username"]), str(user["who"])) for user in demo_users()]
 
 
 def seed() -> bool:
@@ -51,13 +63,11 @@ def seed() -> bool:
         return False
     rng = random.Random(2026)
     today = clock.today()
-    password = generate_password_hash(DEMO_PASSWORD)
     regions = {code: Region(code=code, name=name) for code, name in REGIONS}
     db.session.add_all(regions.values())
     db.session.flush()
 
-    admin = User(username="admin", name="Ada Admin", password_hash=password, role="admin",
-                 region_id=regions["NW"].id)
+    admin = User(username="admin", name=DEMO_NAMES["admin"], role="admin", region_id=regions["NW"].id)
     db.session.add(admin)
     crn = 100000
     for code, region in regions.items():
@@ -70,8 +80,8 @@ def seed() -> bool:
         db.session.flush()
         for prefix, role in ROLES:
             db.session.add(User(
-                username=f"{prefix}.{code.lower()}", name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                password_hash=password, role=role, region_id=region.id,
+                username=f"{prefix}.{code.lower()}", name=DEMO_NAMES[f"{prefix}.{code.lower()}"],
+                role=role, region_id=region.id,
                 facilitator_id=facilitators[0].id if role == "facilitator" else None,
             ))
         referrals = []

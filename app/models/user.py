@@ -14,6 +14,21 @@ ROLE_NAMES = {
     "lead": "Lead",
     "admin": "Admin",
 }
+# HMPPS Auth authorities (the token's `authorities`) and the role each gives here, strongest first: someone with
+# several gets the first that applies. The one table of them.
+AUTHORITY_PREFIX = "ROLE_ACCREDITED_PROGRAMMES_MANAGE_AND_DELIVER_"
+ROLE_BY_AUTHORITY = {
+    AUTHORITY_PREFIX + "ADMIN": "admin",
+    AUTHORITY_PREFIX + "TREATMENT_MANAGER": "treatment_manager",
+    AUTHORITY_PREFIX + "LEAD": "lead",
+    AUTHORITY_PREFIX + "FACILITATOR": "facilitator",
+}
+AUTHORITY_BY_ROLE = {role: authority for authority, role in ROLE_BY_AUTHORITY.items()}
+
+
+def role_from_authorities(authorities: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    held = set(authorities)
+    return next((role for authority, role in ROLE_BY_AUTHORITY.items() if authority in held), None)
 
 
 class Region(db.Model):
@@ -41,10 +56,11 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(100))
-    password_hash: Mapped[str] = mapped_column(String(256))
+    # No password: people sign in through HMPPS Auth; role and region are refreshed from it at each sign-in.
     role: Mapped[str] = mapped_column(String(20))
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
     facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("facilitator.id"), unique=True)
+    # False: locked out here whatever HMPPS Auth says (checked on every request).
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Bumped at sign-out: a copied session cookie carrying the old value stops working.
     session_version: Mapped[int] = mapped_column(Integer, default=1)

@@ -160,7 +160,8 @@ class Relay:
 
 def client_from_config(config: Any) -> NDeliusClient:
     return NDeliusClient(
-        config["NDELIUS_URL"], config["HMPPS_AUTH_URL"], config["NDELIUS_CLIENT_ID"],
+        config["NDELIUS_URL"], config["HMPPS_AUTH_URL"].rstrip("/") + "/oauth/token",
+        config["NDELIUS_CLIENT_ID"],
         config["NDELIUS_CLIENT_SECRET"], connect_timeout=config.get("NDELIUS_CONNECT_TIMEOUT", 3.05),
         read_timeout=config.get("NDELIUS_READ_TIMEOUT", 15),
     )

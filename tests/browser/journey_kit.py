@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, close_context, new_context
+from tests.browser.live_server import CHROMIUM, CHROMIUM_ARGS, close_context, new_context, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 README_SHOTS = ROOT / "docs" / "screenshots"
@@ -95,13 +95,9 @@ class Journey:
         return self.viewport == "tablet"
 
     def sign_in(self, username: str) -> None:
-        page = self.page
-        page.goto("/login")
+        self.page.goto("/login")
         self.check("sign-in", shot=False)
-        page.get_by_label("Username").fill(username)
-        page.get_by_label("Password").fill("password")
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(lambda url: "/login" not in url)
+        sign_in(self.page, username)
 
     def press(self, locator) -> None:  # type: ignore[no-untyped-def]
         """A tap on the tablet, a click on the laptop."""

@@ -64,6 +64,17 @@ def close_context(context: Any) -> None:
     context.close()
 
 
+def sign_in(page: Any, username: str) -> None:
+    """Sign in as a person does: *Sign in* on /login, then choose the user on the fake HMPPS Auth's page (or
+    straight through, when this browser is already signed in there), back on the service's first page."""
+    page.goto("/login")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(lambda url: "/oauth/authorize" in url or "/login" not in url)
+    if "/oauth/authorize" in page.url:
+        page.get_by_role("button", name=f"Sign in as {username}", exact=True).click()
+        page.wait_for_url(lambda url: "/oauth/authorize" not in url and "/login" not in url)
+
+
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     db.session.commit()

@@ -104,13 +104,14 @@ class Keyboard:
         page.keyboard.type(f"{first:02d}{second:02d}{year}")
 
     def sign_in(self, username: str) -> None:
+        """By keyboard: Tab to *Sign in*, Enter; on HMPPS Auth's page Tab to the user's button, Enter."""
         self.page.goto("/login")
-        self.tab_to("#username")
-        self.page.keyboard.type(username)
-        self.tab_to("#password")
-        self.page.keyboard.type("password")
+        self.tab_to(".govuk-button--start")
         self.page.keyboard.press("Enter")
-        self.page.wait_for_url(lambda url: "/login" not in url)
+        self.page.wait_for_url(lambda url: "/oauth/authorize" in url)
+        self.tab_to(f'button[value="{username}"]')
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_url(lambda url: "/oauth/authorize" not in url and "/login" not in url)
 
 
 # ---------------------------------------------------------------------------------------------------- register

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Attendee, Group, Referral, ReferralProgress, Session, User
 from app.scheduling import Slot
 from app.services import attendance, membership
-from tests.browser.live_server import chromium_page, live_server  # noqa: F401
+from tests.browser.live_server import chromium_page, live_server, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 TUESDAY = Slot(1, time(10))
@@ -50,10 +50,7 @@ def region(world):  # type: ignore[no-untyped-def]
 
 
 def _sign_in(page) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/login")
-    page.get_by_label("Username").fill("tm.nw")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "tm.nw")
     page.wait_for_url("**/groups")
 
 

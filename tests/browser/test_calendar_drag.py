@@ -14,6 +14,7 @@ from app import clock
 from app.extensions import db
 from app.models import Operation, Session
 from tests.browser.conftest import touch_drag
+from tests.browser.live_server import sign_in
 from tests.web.test_calendar import session_of
 
 pytestmark = pytest.mark.browser
@@ -52,10 +53,7 @@ def _centre(box):  # type: ignore[no-untyped-def]
 def test_dragging_a_session_with_a_finger_postpones_it_and_the_calendar_redraws(  # type: ignore[no-untyped-def]
         touch_page, rq_worker, group):
     page = touch_page
-    page.goto("/login")
-    page.get_by_label("Username").fill("tm.nw")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "tm.nw")
     page.wait_for_url("**/groups")
     page.goto(f"/calendar?view=month&date=2026-06-01&scope=group-{group['group']}")
     session = page.locator(f"#session-{group['session']}")

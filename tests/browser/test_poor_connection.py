@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app import clock
 from app.extensions import db
 from app.models import Attendance, AttendanceHistory, ProcessedRequest, Session
+from tests.browser.live_server import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.both_databases]
 WAITING = "Waiting to send"
@@ -52,11 +53,7 @@ def _stored(attendee_id: int) -> tuple[list, int, int]:
 
 
 def _open_register(page, session_id: int):  # type: ignore[no-untyped-def]
-    page.goto("/login")
-    page.fill("#username", "fac.nw")
-    page.fill("#password", "password")
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+    sign_in(page, "fac.nw")
     page.goto(f"/sessions/{session_id}")
     rows = page.locator("li.app-register-row")
     return [int(rows.nth(i).get_attribute("data-attendee")) for i in range(rows.count())]

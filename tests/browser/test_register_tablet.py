@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import Attendance, AttendanceHistory, Session
-from tests.browser.live_server import close_context, new_context
+from tests.browser.live_server import close_context, new_context, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -43,10 +43,7 @@ def _read(query):  # type: ignore[no-untyped-def]
 
 
 def _sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/login")
-    page.fill("#username", username)
-    page.fill("#password", "password")
-    page.click("button[type=submit]")
+    sign_in(page, username)
 
 
 def _wait_recorded(page, text: str) -> None:  # type: ignore[no-untyped-def]

@@ -11,11 +11,16 @@ Endpoints (all JSON):
   POST   /appointments/search    200   {"content": {crn: [appointment, ...]}}
   GET    /health                 200   {"status": "UP"}
   GET    /case/{crn}/...,  POST /user/{username}/access   case reads and LAO: see tests/fakes/ndelius_cases.py
+  GET    /user/{username}/teams  200   {"username", "staffCode", "teams": [{"code", "description", "region"}]}; 404
 Control (no auth):
   POST /__control  {switch: value, ...}     POST /__reset     GET /__state
   POST /__seed     {"appointments": [...]}  (stored as given, no validation: for drift)
   POST /__forget   {"references": [...]}    (hard-removes: for drift)
   POST /__release                           (lets held answers go: see hold_answers)
+  POST /__staff    {"users": [{"username", "staffCode", "teams": [...]}]}   (add or replace; kept by __reset)
+
+Tokens: the fake's own /oauth/token, or, when started with ``hmpps_auth_url`` (``--hmpps-auth-url``), any
+unexpired access token signed by that HMPPS Auth (checked against its JWKS), as the real API accepts.
 
 Faithful to the real service where the code is public: ``reference`` is a bare UUID (nDelius stores it as
 ``urn:uk:gov:hmpps:accredited-programmes:appointment:<uuid>`` and search returns the last 36 characters);
@@ -59,6 +64,7 @@ import secrets
 import signal
 import threading
 import time
+import urllib.request
 from datetime import date, datetime
 from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -148,8 +154,10 @@ class FakeNDelius:
         *,
         client_id: str = DEFAULT_CLIENT_ID,
         client_secret: str = DEFAULT_CLIENT_SECRET,
+        hmpps_auth_url: str | None = None,
     ) -> None:
         self.client_id, self.client_secret = client_id, client_secret
+        self.staff = _Staff(hmpps_auth_url)
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified on every change of calls, in_flight, held
         self.appointments: dict[str, dict[str, Any]] = {}  # reference (UUID) -> live contact
@@ -328,6 +336,8 @@ class FakeNDelius:
                 reply, action = self._token(method, handler.headers, split.query, raw), None
             elif (case_reply := self.cases.handle(method, path, raw, self._authorised(handler.headers))):
                 reply, action = Reply(*case_reply), None
+            elif path.startswith("/user/"):
+                reply, action = self.staff.read(method, path, handler.headers, self._authorised(handler.headers)), None
             elif path.startswith("/appointments"):
                 try:
                     reply, action = self._appointments(method, path, handler.headers, raw)
@@ -385,6 +395,8 @@ class FakeNDelius:
                 return Reply(*self.cases.control(method, raw))
             if (method, path) == ("POST", "/__release"):
                 return Reply(200, {"released": self.release()})
+            if (method, path) == ("POST", "/__staff"):
+                return Reply(200, {"staff": self.staff.add(body.get("users", []))})
             if (method, path) == ("POST", "/__forget"):
                 self.forget(*body.get("references", []))
                 return Reply(200, {"forgotten": body.get("references", [])})
@@ -425,7 +437,9 @@ class FakeNDelius:
             return False
         with self.lock:
             expiry = self.tokens.get(value[len("Bearer ") :].strip())
-        return expiry is not None and time.monotonic() < expiry
+        if expiry is not None:
+            return time.monotonic() < expiry
+        return self.staff.trusts(value[len("Bearer ") :].strip())
 
     def _appointments(self, method: str, path: str, headers: Any, raw: bytes) -> tuple[Reply, str | None]:
         with self.lock:
@@ -871,6 +885,66 @@ def _utc_now() -> str:
     return datetime.now(ZoneInfo("UTC")).isoformat(timespec="seconds")
 
 
+# staff and HMPPS Auth tokens (the sign-in read: a member of staff's teams) ----------------------------------------
+
+
+class _Staff:
+    """``GET /user/{username}/teams`` and trust in HMPPS Auth's tokens, apart from the appointments."""
+
+    def __init__(self, hmpps_auth_url: str | None) -> None:
+        self.jwks_url = hmpps_auth_url.rstrip("/") + "/.well-known/jwks.json" if hmpps_auth_url else None
+        self.users: dict[str, dict[str, Any]] = {}
+        self._keys: Any = None
+        self._lock = threading.Lock()
+
+    def add(self, users: list[dict[str, Any]]) -> int:
+        with self._lock:
+            for user in users:
+                username = str(user["username"]).lower()
+                self.users[username] = {"username": username, "staffCode": user.get("staffCode"),
+                                        "teams": list(user.get("teams") or [])}
+            return len(self.users)
+
+    def read(self, method: str, path: str, headers: Any, authorised: bool) -> Reply:
+        match = re.fullmatch(r"/user/([^/]+)/teams", path)
+        if method != "GET" or match is None:
+            return _error(404, f"No endpoint {method} {path}")
+        if not authorised:
+            return Reply(401, None, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        from urllib.parse import unquote
+
+        with self._lock:
+            user = self.users.get(unquote(match.group(1)).lower())
+        if user is None:
+            return _error(404, f"User {unquote(match.group(1))} not found")
+        return Reply(200, copy.deepcopy(user))
+
+    def trusts(self, token: str) -> bool:
+        """An unexpired token signed by the HMPPS Auth this fake was started with."""
+        if self.jwks_url is None or token.count(".") != 2:
+            return False
+        from joserfc import jwt
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
+        for refresh in (False, True):
+            with self._lock:
+                if self._keys is None or refresh:
+                    try:
+                        with urllib.request.urlopen(self.jwks_url, timeout=5) as answer:  # a local fake
+                            self._keys = KeySet.import_key_set(json.loads(answer.read()))
+                    except (OSError, ValueError):
+                        return False
+                keys = self._keys
+            try:
+                claims = jwt.decode(token, keys, algorithms=["RS256"]).claims
+                jwt.JWTClaimsRegistry(exp={"essential": True}).validate(claims)
+                return True
+            except (ValueError, JoseError):
+                continue
+        return False
+
+
 def start_fake_ndelius(port: int = 0, host: str = "127.0.0.1", **credentials: str) -> FakeNDelius:
     """Start the fake on a background thread (``port=0`` picks a free port); ``.stop()`` ends it."""
     return FakeNDelius(host, port, **credentials).start()
@@ -882,9 +956,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=9091)
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
+    parser.add_argument("--hmpps-auth-url", default=None, help="also accept this HMPPS Auth's tokens")
     args = parser.parse_args(argv)
     fake = start_fake_ndelius(
-        args.port, args.host, client_id=args.client_id, client_secret=args.client_secret
+        args.port, args.host, client_id=args.client_id, client_secret=args.client_secret,
+        hmpps_auth_url=args.hmpps_auth_url,
     )
     print(f"fake nDelius listening on {fake.url} (token URL {fake.token_url})", flush=True)
     done = threading.Event()

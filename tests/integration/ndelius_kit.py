@@ -34,7 +34,7 @@ def nd(app, fake, monkeypatch):
     fake.reset()
     fake.set(now=NOW.isoformat(timespec="minutes"))
     clock.freeze(NOW)
-    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url, "NDELIUS_READ_TIMEOUT": 5,
+    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.url, "NDELIUS_READ_TIMEOUT": 5,
                         "NDELIUS_CONNECT_TIMEOUT": 2, "NDELIUS_RETRY_BASE": 30, "NDELIUS_RETRY_CAP": 600}.items():
         monkeypatch.setitem(app.config, name, value)
     yield fake

@@ -333,7 +333,7 @@ def test_a_relay_killed_mid_batch_is_taken_over_after_its_lease_and_nothing_is_s
         "now = lambda: base + datetime.timedelta(seconds=time.monotonic() - started)\n"
         f"app = create_app({{'SQLALCHEMY_DATABASE_URI': {app.config['SQLALCHEMY_DATABASE_URI']!r},\n"
         f"    'SQLALCHEMY_ENGINE_OPTIONS': {{}}, 'REDIS_URL': {app.config['REDIS_URL']!r},\n"
-        f"    'NDELIUS_URL': {nd.url!r}, 'HMPPS_AUTH_URL': {nd.token_url!r}, 'LOG_LEVEL': 'ERROR'}})\n"
+        f"    'NDELIUS_URL': {nd.url!r}, 'HMPPS_AUTH_URL': {nd.url!r}, 'LOG_LEVEL': 'ERROR'}})\n"
         "clock.freeze(datetime.datetime(2026, 3, 1, 9, 0))\n"
         "with app.app_context():\n"
         "    ndelius_sync.drain(breaker=False, batch_size=10, concurrency=1, claim_size=20, now=now)\n"

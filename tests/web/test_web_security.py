@@ -56,23 +56,32 @@ def test_the_csrf_header_is_accepted_for_htmx_requests(app, signed_in):  # type:
     assert refused == []
 
 
+def _sign_in_over_https(client, username):  # type: ignore[no-untyped-def]
+    start = client.get("/login/hmpps-auth", base_url="https://pd.example")
+    back = Browser.approve_at_auth(start.headers["Location"], username).headers["Location"]
+    assert back.startswith("https://pd.example/login/callback?")
+    response = client.get(back.removeprefix("https://pd.example"), base_url="https://pd.example")
+    assert response.status_code == 302
+    return response
+
+
 def test_over_https_a_foreign_referer_is_refused(app, world):  # type: ignore[no-untyped-def]
+    import re
+
     region = world.region()
     world.user(region, "treatment_manager", "tm.nw")
     client = app.test_client()
-    page = client.get("/login", base_url="https://pd.example")
-    import re
-
-    token = re.search(rb'name="csrf-token" content="([^"]+)"', page.data).group(1).decode()
-    form = {"username": "tm.nw", "password": "password", "csrf_token": token}
-    foreign = client.post("/login", data=form, base_url="https://pd.example",
+    _sign_in_over_https(client, "tm.nw")
+    page = client.get("/groups", base_url="https://pd.example")
+    form = {"csrf_token": re.search(rb'name="csrf-token" content="([^"]+)"', page.data).group(1).decode()}
+    foreign = client.post("/keep-alive", data=form, base_url="https://pd.example",
                           headers={"Referer": "https://evil.example/x"})
     assert foreign.status_code == 400
-    missing = client.post("/login", data=form, base_url="https://pd.example")
+    missing = client.post("/keep-alive", data=form, base_url="https://pd.example")
     assert missing.status_code == 400
-    same = client.post("/login", data=form, base_url="https://pd.example",
-                       headers={"Referer": "https://pd.example/login"})
-    assert same.status_code == 302
+    same = client.post("/keep-alive", data=form, base_url="https://pd.example",
+                       headers={"Referer": "https://pd.example/groups"})
+    assert same.status_code == 204
 
 
 def test_no_get_changes_anything(app, signed_in):  # type: ignore[no-untyped-def]
@@ -94,13 +103,9 @@ def test_the_secure_session_cookie_is_host_only_and_renewed_at_sign_in(app, worl
     secure = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "REDIS_URL", "RQ_QUEUE")},
                          "TESTING": True, "SESSION_COOKIE_SECURE": True, "SESSION_COOKIE_NAME": "__Host-session"})
     client = secure.test_client()
-    import re
-
-    page = client.get("/login", base_url="https://pd.example")
+    client.get("/login", base_url="https://pd.example")
     before = client.get_cookie("__Host-session", domain="pd.example")
-    token = re.search(rb'name="csrf-token" content="([^"]+)"', page.data).group(1).decode()
-    response = client.post("/login", base_url="https://pd.example", headers={"Referer": "https://pd.example/login"},
-                           data={"username": "tm.nw", "password": "password", "csrf_token": token})
+    response = _sign_in_over_https(client, "tm.nw")
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-session=")
     for attribute in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/"):

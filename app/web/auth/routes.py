@@ -4,14 +4,14 @@ import time
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
 from app.extensions import db, login_manager
 from app.models import User
-from app.web.auth.forms import SignInForm
+from app.services.sign_in import SignInRefused, complete_sign_in
+from app.web.auth import hmpps
 
 bp = Blueprint("auth", __name__)
+bp.record_once(lambda state: hmpps.init_app(state.app))
 IDLE_TIMEOUT_SECONDS = 30 * 60
 ABSOLUTE_TIMEOUT_SECONDS = 10 * 60 * 60
 
@@ -28,15 +28,24 @@ def enforce_session_timeouts():  # type: ignore[no-untyped-def]
         logout_user()
         session.clear()
         flash("You were signed out because the session timed out. Sign in again to continue.", "info")
-        target = url_for("auth.login")
-        if request.headers.get("HX-Request") == "true":
-            response = make_response("", 401)
-            response.headers["HX-Redirect"] = target
-            return response
-        return redirect(target)
+        return _to_sign_in()
     session["last_seen"] = int(now)
     return None
 
+
+@login_manager.unauthorized_handler
+def _to_sign_in():  # type: ignore[no-untyped-def]
+    """Not signed in (never, timed out, signed out elsewhere or disabled): pages go to the sign-in page; an HTMX
+    request gets 401 with HX-Redirect, so a page that saves in the background (the register) can tell it has
+    been signed out and keep what it has not sent yet."""
+    target = url_for("auth.login")
+    if request.headers.get("HX-Request") == "true":
+        response = make_response("", 401)
+        response.headers["HX-Redirect"] = target
+        return response
+    if request.method == "GET" and request.endpoint not in (None, "auth.index"):
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(target)
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
@@ -58,18 +67,40 @@ def index():  # type: ignore[no-untyped-def]
     return redirect(url_for("groups.index"))
 
 
-@bp.route("/login", methods=["GET", "POST"])
+@bp.route("/login")
 def login():  # type: ignore[no-untyped-def]
-    form = SignInForm()
-    if form.validate_on_submit():
-        user = db.session.scalar(select(User).filter_by(username=form.username.data.strip().lower()))
-        if user and user.active and check_password_hash(user.password_hash, form.password.data):
-            session.clear()  # a new session at sign-in
-            login_user(user)
-            session["signed_in_at"] = session["last_seen"] = int(time.time())
-            return redirect(url_for("auth.index"))
-        form.password.errors.append("The username or password is not right")
-    return render_template("auth/login.html", form=form)
+    """The sign-in page: why you are here (signed out, timed out, refused) and the way to HMPPS Auth."""
+    return render_template("auth/login.html", next=_safe_next(request.args.get("next")))
+
+
+@bp.route("/login/hmpps-auth")
+def start():  # type: ignore[no-untyped-def]
+    """Off to HMPPS Auth's sign-in (authorisation code flow with PKCE; the state is kept in the session)."""
+    session["sign_in_next"] = _safe_next(request.args.get("next"))
+    return hmpps.authorize_redirect(url_for("auth.callback", _external=True))
+
+
+@bp.route("/login/callback")
+def callback():  # type: ignore[no-untyped-def]
+    """Back from HMPPS Auth with a code: exchange it, verify the token, find the person, start a new session."""
+    try:
+        claims, name = hmpps.finish()
+        user = complete_sign_in(claims, name)
+    except SignInRefused as refused:
+        db.session.rollback()
+        return render_template("auth/login.html", problem=refused.message, next=None), refused.status
+    target = session.get("sign_in_next") or url_for("auth.index")
+    session.clear()  # a new session at sign-in
+    login_user(user)
+    session["signed_in_at"] = session["last_seen"] = int(time.time())
+    return redirect(target)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only a path on this site (no scheme, no host, no "//"), else nothing."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target
 
 
 @bp.route("/keep-alive", methods=["POST"])
@@ -88,7 +119,8 @@ def logout():  # type: ignore[no-untyped-def]
     logout_user()
     session.clear()
     flash("You have signed out.", "success")
-    response = redirect(url_for("auth.login"))
+    # HMPPS Auth ends its own session too, then sends the browser back to our sign-in page.
+    response = redirect(hmpps.sign_out_url(url_for("auth.login", _external=True)))
     # Everything the site stored on the device goes, unless register changes are still waiting on it to be sent
     # (the person chose to keep theirs, or someone else's are there): offline.js has then deleted this person's
     # copies of registers itself, and keeps the waiting changes (issue 17).

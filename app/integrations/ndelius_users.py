@@ -1,0 +1,54 @@
+"""Who a member of staff is in nDelius: ``GET {NDELIUS_URL}/user/{username}/teams`` on the integration API, with
+the service's client-credentials token from HMPPS Auth. The answer:
+
+    {"username": "tm.nw", "staffCode": "NW001",
+     "teams": [{"code": "NWTM1", "description": "…", "region": {"code": "NW", "description": "North West"}}]}
+
+Sign-in takes the person's region from the first team whose region uses this service."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import requests
+from flask import current_app
+
+from app.integrations.hmpps_auth import AuthUnavailable, service_token
+
+
+class NDeliusUnavailable(Exception):
+    """nDelius could not be reached or did not answer usefully."""
+
+
+@dataclass(frozen=True)
+class Team:
+    code: str
+    description: str
+    region_code: str
+    region_name: str
+
+
+@dataclass(frozen=True)
+class StaffTeams:
+    staff_code: str | None
+    teams: tuple[Team, ...]
+
+
+def user_teams(username: str) -> StaffTeams | None:
+    """The person's teams, or None when nDelius does not know the username."""
+    url = current_app.config["NDELIUS_URL"].rstrip("/") + f"/user/{quote(username, safe='')}/teams"
+    try:
+        response = service_token().get(url, headers={"Accept": "application/json"})
+    except (requests.RequestException, AuthUnavailable) as exc:
+        raise NDeliusUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise NDeliusUnavailable(f"GET {url}: HTTP {response.status_code}")
+    try:
+        body = response.json()
+        teams = tuple(Team(str(t["code"]), str(t.get("description") or ""), str(t["region"]["code"]),
+                           str(t["region"].get("description") or "")) for t in body.get("teams") or [])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NDeliusUnavailable(f"GET {url}: the answer is not a list of teams") from exc
+    return StaffTeams(body.get("staffCode"), teams)
