@@ -111,11 +111,29 @@ def wrk(url: str, connections: int = CONNECTIONS, seconds: str = DURATION, **ext
     return json.loads(out.split("BENCH_JSON", 1)[1])
 
 
+def start_fakes() -> None:
+    """The fake HMPPS Auth and fake nDelius the app signs people in through (in this process)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.hmpps_auth import start_fake_hmpps_auth
+    from tests.fakes.ndelius import start_fake_ndelius
+
+    auth = start_fake_hmpps_auth()
+    ndelius = start_fake_ndelius(hmpps_auth_url=auth.url)
+    os.environ.update(HMPPS_AUTH_URL=auth.url, NDELIUS_URL=ndelius.url)
+
+
 def sign_in(base: str, username: str) -> tuple[requests.Session, str]:
+    """Through the fake HMPPS Auth (a scale user `tm.s01` is a treatment manager in region S01)."""
+    from tests.fakes.staff import register_staff
+
+    prefix, region = username.split(".")
+    role = {"tm": "treatment_manager", "lead": "lead", "fac": "facilitator"}[prefix]
+    register_staff(os.environ["HMPPS_AUTH_URL"], os.environ["NDELIUS_URL"], username=username, name=username,
+                   role=role, region_code=region.upper())
     s = requests.Session()
-    page = s.get(base + "/login", timeout=30).text
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    s.post(base + "/login", data={"username": username, "password": "password", "csrf_token": token})
+    start = s.get(base + "/login/hmpps-auth", allow_redirects=False, timeout=30)
+    back = s.post(start.headers["Location"], data={"username": username}, allow_redirects=False, timeout=30)
+    s.get(back.headers["Location"], timeout=30)
     page = s.get(base + "/groups", timeout=30).text
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     return s, token
@@ -267,6 +285,7 @@ def main() -> int:
     finally:
         floor_proc.terminate()
         floor_proc.wait()
+    start_fakes()
     app_proc, base = serve("wsgi:app")
     pages: dict = {}
     try:

@@ -44,8 +44,11 @@ def _to_sign_in():  # type: ignore[no-untyped-def]
         response.headers["HX-Redirect"] = target
         return response
     if request.method == "GET" and request.endpoint not in (None, "auth.index"):
+        if not session.get("_flashes"):
+            flash(login_manager.login_message, login_manager.login_message_category)
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return redirect(target)
+
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
