@@ -31,13 +31,14 @@ class World:
         return facilitator
 
     def user(self, region: Region, role: str, username: str | None = None,
-             facilitator: Facilitator | None = None) -> User:
-        """A member of staff: their row here, their HMPPS Auth account (the role's authority) and their nDelius
-        team in the region (with the facilitator's staff code), so they can sign in as in real life."""
+             facilitator: Facilitator | None = None, name: str | None = None) -> User:
+        """A member of staff: their row here, their HMPPS Auth account (name, the role's authority) and their
+        nDelius team in the region (with the facilitator's staff code), so they sign in as in real life. The name
+        is HMPPS Auth's: set it here, not on the row (signing in brings HMPPS Auth's back)."""
         from tests.fakes.staff import register_staff
 
         n = next(_seq)
-        username, name = username or f"{role}{n}", f"{role.title()} {n}"
+        username, name = username or f"{role}{n}", name or f"{role.title()} {n}"
         register_staff(current_app.config["HMPPS_AUTH_URL"], current_app.config["NDELIUS_URL"],
                        username=username, name=name, role=role, region_code=region.code, region_name=region.name,
                        staff_code=facilitator.staff_code if facilitator else None)

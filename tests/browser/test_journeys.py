@@ -52,8 +52,7 @@ def north_west(world):  # type: ignore[no-untyped-def]
     at session 2.2 in April."""
     clock.freeze(datetime(2026, 3, 2, 9))
     region = world.region("NW", "North West")
-    manager = world.user(region, "treatment_manager", "tm.nw")
-    manager.name = "Tess Manager"
+    manager = world.user(region, "treatment_manager", "tm.nw", name="Tess Manager")
     fran = world.facilitator(region, "Fran Lead")
     world.referral(region, "Jordan Smith", "N100001")
     world.referral(region, "Sam Jones", "N100002")
@@ -218,7 +217,7 @@ def todays_session(world):  # type: ignore[no-untyped-def]
     region = world.region("NW", "North West")
     fran = world.facilitator(region, "Fran Lead")
     manager = world.user(region, "treatment_manager", "tm.nw")
-    world.user(region, "facilitator", "fac.nw", facilitator=fran).name = "Fran Lead"
+    world.user(region, "facilitator", "fac.nw", facilitator=fran, name="Fran Lead")
     people = tuple(world.referral(region, name) for name in PEOPLE)
     group = world.started(world.group(manager, "BC1", start=date(2026, 3, 9), lead=fran, members=people), manager)
     clock.freeze(datetime(2026, 4, 13, 10, 20))
@@ -276,7 +275,7 @@ def progress_world(world):  # type: ignore[no-untyped-def]
     """Two groups in the North West, one seven weeks in with attendance recorded; a lead to read it all."""
     region = world.region("NW", "North West")
     manager = world.user(region, "treatment_manager", "tm.nw")
-    world.user(region, "lead", "lead.nw").name = "Lee Lead"
+    world.user(region, "lead", "lead.nw", name="Lee Lead")
     people = tuple(world.referral(region, name) for name in PEOPLE[:4])
     group = world.started(world.group(manager, "BC1", start=date(2026, 3, 9), members=people), manager)
     world.started(world.group(manager, "BC2", start=date(2026, 5, 4), members=(world.referral(region, "Gus Green"),)),
@@ -327,7 +326,7 @@ def test_admin_looks_after_integration_and_facilitators(journey_page, viewport, 
                                                         tmp_path):
     page = journey_page
     from app.models import Region
-    world.user(db.session.scalars(select(Region)).one(), "admin", "admin").name = "Ada Admin"
+    world.user(db.session.scalars(select(Region)).one(), "admin", "admin", name="Ada Admin")
     db.session.commit()
     j = Journey(page, "admin", viewport, shots_dir("admin", viewport, tmp_path))
     j.sign_in("admin")
