@@ -149,7 +149,7 @@ def app(_app: Flask) -> Iterator[Flask]:
     with _app.app_context():
         _empty_tables()
         Redis.from_url(REDIS_URL).flushdb()
-        _to_fake_auth.post(_app.config["HMPPS_AUTH_URL"] + "/__reset", timeout=10).raise_for_status()
+        _to_fake_auth.post(os.environ["HMPPS_AUTH_URL"] + "/__reset", timeout=10).raise_for_status()
         yield _app
         db.session.remove()
     clock.freeze(None)

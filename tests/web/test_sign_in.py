@@ -259,3 +259,12 @@ def test_after_signing_in_again_the_new_csrf_token_works(browser, north):  # typ
     browser.sign_in("tm.nw")
     assert browser.csrf_token != old
     assert browser.post("/keep-alive", htmx=True).status_code == 204
+
+
+def test_pressing_sign_in_again_and_again_keeps_the_session_small(browser, north):  # type: ignore[no-untyped-def]
+    starts = [browser.get("/login/hmpps-auth").headers["Location"] for _ in range(10)]
+    assert len(browser.client.get_cookie("session").value) < 1500
+    first = Browser.approve_at_auth(starts[0], "tm.nw").headers["Location"]
+    _refused(browser.follow(first), 400, "started in another tab")
+    last = Browser.approve_at_auth(starts[-1], "tm.nw").headers["Location"]
+    assert browser.follow(last).status_code == 302

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import requests
 from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
 from authlib.integrations.flask_client import OAuth
-from flask import Flask, current_app
+from flask import Flask, current_app, session
 
 from app.integrations.hmpps_auth import (
     AUTHORIZE_PATH,
@@ -51,7 +51,13 @@ def _client() -> Any:
 
 
 def authorize_redirect(redirect_uri: str) -> Any:
-    """The redirect to HMPPS Auth's sign-in, with a fresh `state` and PKCE challenge kept in the session."""
+    """The redirect to HMPPS Auth's sign-in, with a fresh `state` and PKCE challenge kept in the session. Only the
+    two newest unfinished sign-ins are kept (two tabs), so pressing Sign in again and again cannot grow the
+    session cookie past what a browser keeps."""
+    pending = sorted((k for k in session if k.startswith(f"_state_{CLIENT}_")),
+                     key=lambda k: session[k].get("exp", 0) if isinstance(session[k], dict) else 0)
+    for key in pending[:-1]:
+        session.pop(key)
     return _client().authorize_redirect(redirect_uri)
 
 
