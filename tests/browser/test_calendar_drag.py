@@ -96,10 +96,7 @@ def test_dragging_onto_a_bank_holiday_asks_for_a_confirmation_next_to_the_button
     """5.4 (Mon 7 Sep) dragged a week earlier onto the Summer bank holiday: only that session moves (an earlier
     move's default), and the dialog refuses until "Yes, move it anyway" is ticked, with the message by the box."""
     page = touch_page
-    page.goto("/login")
-    page.get_by_label("Username").fill("tm.nw")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "tm.nw")
     page.wait_for_url("**/groups")
     page.goto(f"/calendar?view=month&date=2026-09-01&scope=group-{group['group']}")
     session = page.locator(f"#session-{group['5.4']}")
@@ -146,10 +143,7 @@ def test_the_postpone_page_shows_the_broken_rule_and_refuses_until_confirmed(  #
         touch_page, group):
     """The keyboard alternative (no dialog): the same preview, confirmation and message next to the box."""
     page = touch_page
-    page.goto("/login")
-    page.get_by_label("Username").fill("tm.nw")
-    page.get_by_label("Password").fill("password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, "tm.nw")
     page.wait_for_url("**/groups")
     page.goto(f"/calendar/sessions/{group['5.4']}/postpone?date=2026-08-31&start=10:00")
     preview = page.locator("#postpone-preview")
