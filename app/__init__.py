@@ -6,6 +6,7 @@ import logging
 import secrets
 import sys
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, g, has_request_context, request
 from sqlalchemy import event
@@ -91,11 +92,14 @@ def _security_headers(app: Flask) -> None:
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
         nonce = g.get("csp_nonce", "")
+        # Sign-out is a form whose answer redirects to HMPPS Auth's sign-out: form-action must allow it.
+        auth = urlsplit(app.config["HMPPS_AUTH_EXTERNAL_URL"])
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; "
             f"script-src 'self' 'nonce-{nonce}'; "
             "style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; "
-            "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+            f"object-src 'none'; base-uri 'self'; form-action 'self' {auth.scheme}://{auth.netloc}; "
+            "frame-ancestors 'none'"
         )
         response.headers["X-Content-Type-Options"] = "nosniff"
         # Same-origin requests keep a full Referer, which Flask-WTF's HTTPS referrer check needs.

@@ -82,6 +82,7 @@ def main() -> int:
                        "--hmpps-auth-url", env["HMPPS_AUTH_URL"]], env, "fake nDelius")
                 wait_for(nd_port, "fake nDelius")
             env["NDELIUS_URL"] = fakes["ndelius"] = f"http://127.0.0.1:{nd_port}"
+        sys.path.insert(0, str(ROOT))  # tests.fakes, as `python -m tests.fakes…` finds it
         from app.demo import demo_users
         from tests.fakes.staff import register_staff
 

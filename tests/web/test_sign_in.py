@@ -268,3 +268,9 @@ def test_pressing_sign_in_again_and_again_keeps_the_session_small(browser, north
     _refused(browser.follow(first), 400, "started in another tab")
     last = Browser.approve_at_auth(starts[-1], "tm.nw").headers["Location"]
     assert browser.follow(last).status_code == 302
+
+
+def test_the_sign_out_form_may_lead_to_hmpps_auth(browser, north, app):  # type: ignore[no-untyped-def]
+    """A browser follows a form's redirect only to an origin CSP form-action allows: HMPPS Auth's sign-out."""
+    csp = browser.get("/login").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {_auth(app)};" in csp
