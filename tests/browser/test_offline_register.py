@@ -8,6 +8,7 @@ A "browser restart" is a real one: the tablet is a Chromium with its profile in 
 launched again on it."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -35,7 +36,7 @@ from app.services import attendance, ndelius_sync
 from app.web.auth import routes as auth_routes
 from jobs.ndelius import queue_relay
 from tests.browser.journey_kit import shots_dir
-from tests.browser.live_server import close_context, new_persistent_context
+from tests.browser.live_server import close_context, new_persistent_context, sign_in
 from tests.fakes.ndelius import start_fake_ndelius
 
 pytestmark = [pytest.mark.browser]
@@ -48,7 +49,7 @@ COPY_BANNER = "Offline copy from 09:12 — your changes will be sent when you ar
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[Any]:
-    server = start_fake_ndelius()
+    server = start_fake_ndelius(hmpps_auth_url=os.environ["HMPPS_AUTH_URL"])  # takes our tokens from HMPPS Auth
     yield server
     server.stop()
 
@@ -64,8 +65,7 @@ def register(app, world, fake, monkeypatch):  # type: ignore[no-untyped-def]
     assert fake.wait_idle()
     fake.reset()
     fake.set(now="2026-03-01T09:00")
-    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url}.items():
-        monkeypatch.setitem(app.config, name, value)
+    monkeypatch.setitem(app.config, "NDELIUS_URL", fake.url)
     region = world.region("NW", "North West")
     fran = world.facilitator(region, "Fran Lead")
     manager = world.user(region, "treatment_manager", "tm.nw")
@@ -134,11 +134,7 @@ def tablet(live_server, tmp_path) -> Iterator[Tablet]:  # type: ignore[no-untype
 
 
 def _sign_in(page, username: str) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/login")
-    page.fill("#username", username)
-    page.fill("#password", "password")
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+    sign_in(page, username)
 
 
 def _keep_registers_for_offline(page) -> None:  # type: ignore[no-untyped-def]
