@@ -56,10 +56,10 @@ def sns_sqs(app: Flask, _sns_sqs_server: LocalSnsSqs) -> Iterator[Topology]:
 
 
 @pytest.fixture(scope="session")
-def _case_ndelius_server():  # type: ignore[no-untyped-def]
+def _case_ndelius_server(_fakes):  # type: ignore[no-untyped-def]
     from tests.fakes.ndelius import start_fake_ndelius
 
-    server = start_fake_ndelius()
+    server = start_fake_ndelius(hmpps_auth_url=_fakes["HMPPS_AUTH_URL"])  # takes our tokens from HMPPS Auth
     yield server
     server.stop()
 
@@ -68,7 +68,7 @@ def _case_ndelius_server():  # type: ignore[no-untyped-def]
 def case_ndelius(app: Flask, _case_ndelius_server, monkeypatch):  # type: ignore[no-untyped-def]
     """The fake nDelius (case reads, LAO, appointments), emptied, with the app pointed at it."""
     _case_ndelius_server.reset()
-    for name, value in {"NDELIUS_URL": _case_ndelius_server.url, "HMPPS_AUTH_URL": _case_ndelius_server.token_url,
+    for name, value in {"NDELIUS_URL": _case_ndelius_server.url,
                         "NDELIUS_READ_TIMEOUT": 2, "NDELIUS_CONNECT_TIMEOUT": 1}.items():
         monkeypatch.setitem(app.config, name, value)
     return _case_ndelius_server

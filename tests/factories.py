@@ -5,8 +5,6 @@ import itertools
 import os
 from datetime import date, time
 
-from flask import current_app
-
 from app.extensions import db
 from app.models import Facilitator, Group, Membership, Operation, Referral, Region, User
 from app.scheduling import Slot
@@ -40,9 +38,9 @@ class World:
 
         n = next(_seq)
         username, name = username or f"{role}{n}", name or f"{role.title()} {n}"
-        # HMPPS Auth: the fake this run started (tests/conftest.py), even when a test points the app elsewhere;
-        # nDelius: the (fake) nDelius the app reads teams from now
-        register_staff(os.environ["HMPPS_AUTH_URL"], current_app.config["NDELIUS_URL"],
+        # the fakes this run started (tests/conftest.py), even when a test points the app elsewhere (every fake
+        # nDelius in the run shares one list of staff)
+        register_staff(os.environ["HMPPS_AUTH_URL"], os.environ["NDELIUS_URL"],
                        username=username, name=name, role=role, region_code=region.code, region_name=region.name,
                        staff_code=facilitator.staff_code if facilitator else None)
         user = User(username=username, name=name, role=role, region_id=region.id,

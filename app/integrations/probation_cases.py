@@ -120,6 +120,6 @@ class ProbationCasesClient(NDeliusClient):
 
 def cases_client(config: Any) -> ProbationCasesClient:
     return ProbationCasesClient(
-        config["NDELIUS_URL"], config["HMPPS_AUTH_URL"], config["NDELIUS_CLIENT_ID"],
+        config["NDELIUS_URL"], config["HMPPS_AUTH_URL"].rstrip("/") + "/oauth/token", config["NDELIUS_CLIENT_ID"],
         config["NDELIUS_CLIENT_SECRET"], connect_timeout=config.get("NDELIUS_CONNECT_TIMEOUT", 3.05),
         read_timeout=min(10.0, config.get("NDELIUS_READ_TIMEOUT", 10)))

@@ -56,7 +56,7 @@ def fake() -> Iterator[Any]:
 
 @pytest.fixture
 def worker_env(fake) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url}
+    return {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.url}
 
 
 @pytest.fixture

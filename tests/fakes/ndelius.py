@@ -68,7 +68,7 @@ import urllib.request
 from datetime import date, datetime
 from datetime import time as dtime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -889,13 +889,15 @@ def _utc_now() -> str:
 
 
 class _Staff:
-    """``GET /user/{username}/teams`` and trust in HMPPS Auth's tokens, apart from the appointments."""
+    """``GET /user/{username}/teams`` and trust in HMPPS Auth's tokens, apart from the appointments. The staff are
+    one list for every fake nDelius in a process (they are nDelius's users, whichever fake a test points at)."""
+
+    users: ClassVar[dict[str, dict[str, Any]]] = {}
+    _lock = threading.Lock()
 
     def __init__(self, hmpps_auth_url: str | None) -> None:
         self.jwks_url = hmpps_auth_url.rstrip("/") + "/.well-known/jwks.json" if hmpps_auth_url else None
-        self.users: dict[str, dict[str, Any]] = {}
         self._keys: Any = None
-        self._lock = threading.Lock()
 
     def add(self, users: list[dict[str, Any]]) -> int:
         with self._lock:
