@@ -437,7 +437,7 @@ class Core(RuleBasedStateMachine):
 
 
 def test_the_core_keeps_its_rules_whatever_people_and_the_world_do(app, fake, monkeypatch, request):  # type: ignore[no-untyped-def]
-    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.token_url, "NDELIUS_READ_TIMEOUT": 0.5,
+    for name, value in {"NDELIUS_URL": fake.url, "HMPPS_AUTH_URL": fake.url, "NDELIUS_READ_TIMEOUT": 0.5,
                         "NDELIUS_CONNECT_TIMEOUT": 0.5, "NDELIUS_RETRY_BASE": 1, "NDELIUS_RETRY_CAP": 5}.items():
         monkeypatch.setitem(app.config, name, value)
     Core.app, Core.fake, Core.runs = app, fake, []
