@@ -60,6 +60,12 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "progress.index": LEADS,
     "progress.group": LEADS,
     "progress.export": LEADS,
+    # the four standard reports (issue 15.5): CSV downloads for leads, managers and admins, region-scoped
+    "reports.index": LEADS,
+    "reports.group_size": LEADS,
+    "reports.facilitator_continuity": LEADS,
+    "reports.session_rate": LEADS,
+    "reports.dosage": LEADS,
     # the person's page (issue 14): everyone in the region (restricted people answer 403); managers resolve
     # differences between the referral and nDelius
     "people.show": EVERYONE,

@@ -317,6 +317,16 @@ def test_lead_reads_progress_and_exports_csv(journey_page, viewport, progress_wo
         io.StringIO(group_csv.value.path().read_text(encoding="utf-8")))}
     assert set(lines) == {"Alex Able", "Billie Brown", "Charlie Cole", "Dee Dunn"}
     assert lines["Alex Able"]["Group"] == "BC1" and lines["Dee Dunn"]["Did not attend"] != "0"
+
+    j.press(page.get_by_role("link", name="Reports"))  # the four standard reports (issue 15.5)
+    page.get_by_role("heading", name="Reports").wait_for()
+    j.check("reports")
+    with page.expect_download() as dosage_csv:
+        j.press(page.get_by_role("link", name="Download dosage (CSV)"))
+    assert dosage_csv.value.suggested_filename == "dosage-north-west-2026-04-28.csv"
+    dosage = {line["Name"]: line for line in csv.DictReader(
+        io.StringIO(dosage_csv.value.path().read_text(encoding="utf-8")))}
+    assert set(dosage) == {"Alex Able", "Billie Brown", "Charlie Cole", "Dee Dunn", "Gus Green"}
     j.finish()
 
 
