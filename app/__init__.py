@@ -69,16 +69,49 @@ def _sqlite_pragmas(dbapi_connection, connection_record):  # type: ignore[no-unt
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
-    # Transactions are begun by SQLAlchemy below, not implicitly by the driver.
+    # Transactions are begun by SQLAlchemy (_sqlite_begin below), not implicitly by the driver.
     dbapi_connection.isolation_level = None
 
 
+# Requests with these methods only read: on SQLite their transactions begin deferred (see _sqlite_begin).
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _may_write() -> bool:
+    """Whether a transaction beginning now may write: any outside a request (jobs, the CLI), and a request's
+    unless it is a read (GET, HEAD). A read view that must write says so with `g.db_writes = True` first."""
+    if not has_request_context():
+        return True
+    return request.method not in READ_ONLY_METHODS or bool(g.get("db_writes"))
+
+
 @event.listens_for(Engine, "begin")
-def _sqlite_immediate(conn):  # type: ignore[no-untyped-def]
-    """SQLite: take the write lock when a transaction begins, so two writers queue (busy_timeout) instead of
-    one failing half-way with "database is locked" when it upgrades a read lock."""
+def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+    """SQLite: a transaction that may write takes the write lock as it begins (BEGIN IMMEDIATE), so two writers
+    queue (busy_timeout) instead of one failing half-way with "database is locked" when it upgrades a read lock.
+    A page read begins a deferred transaction: in WAL mode it reads a snapshot and never holds the write lock,
+    so an attendance tap never waits behind page renders."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        immediate = _may_write()
+        conn.info["sqlite_read_only"] = not immediate
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_write_in_read(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    """A write inside a deferred (read) transaction works, but could fail with "database is locked" when another
+    writer commits first: say so, so that the view is marked (`g.db_writes = True`)."""
+    if conn.info.get("sqlite_read_only") and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") \
+            and has_request_context():
+        logging.getLogger("app.db").warning(
+            "write in a read-only request's transaction", extra={"event": "write_in_read_transaction",
+                                                                 "path": request.path, "method": request.method})
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _sqlite_end(conn):  # type: ignore[no-untyped-def]
+    conn.info.pop("sqlite_read_only", None)
 
 
 def _security_headers(app: Flask) -> None:
