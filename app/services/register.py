@@ -1,12 +1,14 @@
 """What the register and "My sessions" pages show. A fixed number of queries whatever the group size (no N+1):
-the attendees with their records, then sync states, notes history and other attempts for all of them at once."""
+the attendees with their records, sync states and completions, then the history and other attempts of all of
+them at once. The register is read far more often than written: it reads plain columns (Core rows), not ORM
+object graphs, and the programme template from the per-process catalogue (app.services.programme)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app import clock
 from app.extensions import db
@@ -14,6 +16,7 @@ from app.models import (
     Attendance,
     AttendanceHistory,
     Attendee,
+    Facilitator,
     Group,
     NDeliusAppointment,
     Referral,
@@ -24,6 +27,7 @@ from app.models import (
     User,
 )
 from app.services.groups import region_filter
+from app.services.programme import SessionTemplateInfo, session_template_info
 
 SYNC_LABELS = {
     "pending": ("Waiting to send to nDelius", "pending"),
@@ -33,28 +37,85 @@ SYNC_LABELS = {
 }
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
+class Named:
+    name: str
+
+
+@dataclass(slots=True, eq=False)
+class Person:
+    """What a row shows of the referral."""
+
+    id: int
+    person_name: str
+    crn: str
+
+
+@dataclass(slots=True, eq=False)
+class Record:
+    """The stored attendance of a row, or one version of its history (plain values: read with Core, not the
+    ORM, since a register is read far more often than written)."""
+
+    outcome: str | None
+    did_not_engage: bool
+    arrived_at: time | None
+    departed_at: time | None
+    notes: str | None
+    recorded_at: datetime | None
+    version: int
+    recorded_by: Named | None
+
+
+@dataclass(slots=True, eq=False)
+class RowAttendee:
+    id: int
+    referral_id: int
+    referral: Person
+    attendance: Record | None
+
+
+@dataclass(slots=True, eq=False)
+class GroupRef:
+    id: int
+    code: str
+    region_id: int
+    delivery_location: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class OtherSession:
+    """Another session of the same template (what a row's "other sessions" list and the kind tag need)."""
+
+    id: int
+    kind: str
+    starts_at: datetime
+    group_id: int
+    group: GroupRef
+    session_template: SessionTemplateInfo
+
+
+@dataclass(slots=True, eq=False)
 class Attempt:
     """Another session of the same template for this person: the original, a catch-up or a one-to-one."""
 
-    session: Session
+    session: OtherSession
     outcome: str | None
 
 
 @dataclass
 class Row:
-    attendee: Attendee
+    attendee: RowAttendee
     sync_state: str | None = None
-    history: list[AttendanceHistory] = field(default_factory=list)
+    history: list[Record] = field(default_factory=list)
     attempts: list[Attempt] = field(default_factory=list)
     completed_elsewhere: bool = False
 
     @property
-    def referral(self) -> Referral:
+    def referral(self) -> Person:
         return self.attendee.referral
 
     @property
-    def attendance(self) -> Attendance | None:
+    def attendance(self) -> Record | None:
         return self.attendee.attendance
 
     @property
@@ -66,7 +127,7 @@ class Row:
         return self.attendance.version if self.attendance else None
 
     @property
-    def notes_history(self) -> list[AttendanceHistory]:
+    def notes_history(self) -> list[Record]:
         """The versions whose notes differ from the version before (newest first)."""
         kept, previous = [], None
         for entry in sorted(self.history, key=lambda h: h.version):
@@ -74,6 +135,54 @@ class Row:
                 kept.append(entry)
             previous = entry.notes or None
         return list(reversed(kept))
+
+
+@dataclass(slots=True, eq=False)
+class Facilitating:
+    facilitator_id: int
+    role: str
+    facilitator: Named
+
+
+@dataclass(slots=True, eq=False)
+class Parent:
+    id: int
+    starts_at: datetime
+
+
+@dataclass(slots=True, eq=False)
+class Header:
+    """What the register page shows of its session, with the attributes the permission checks read
+    (`group.region_id`, `facilitators`), in two queries."""
+
+    id: int
+    group_id: int
+    group: GroupRef
+    session_template: SessionTemplateInfo
+    kind: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str | None
+    notes: str | None
+    parent: Parent | None
+    facilitators: list[Facilitating]
+
+    @classmethod
+    def of(cls, session: Session) -> Header:
+        """The header of a session already loaded by get_session (no query): kept across a save, whose commit
+        or rollback expires the ORM objects."""
+        group = session.group
+        return cls(
+            id=session.id, group_id=session.group_id,
+            group=GroupRef(group.id, group.code, group.region_id, group.delivery_location),
+            session_template=session_template_info(session.session_template_id), kind=session.kind,
+            status=session.status, starts_at=session.starts_at, ends_at=session.ends_at, location=session.location,
+            notes=session.notes,
+            parent=Parent(session.parent.id, session.parent.starts_at) if session.parent is not None else None,
+            facilitators=[Facilitating(sf.facilitator_id, sf.role, Named(sf.facilitator.name))
+                          for sf in session.facilitators],
+        )
 
 
 def get_session(user: User, session_id: int) -> Session | None:
@@ -87,54 +196,110 @@ def get_session(user: User, session_id: int) -> Session | None:
     )
 
 
-def rows(session: Session, only: int | None = None) -> list[Row]:
-    """One row per expected person (people who left the group before the session are not expected)."""
+def header(user: User, session_id: int) -> Header | None:
+    """The register page's session (read only), if it is in the user's region (admins: any)."""
+    parent = aliased(Session)
+    found = db.session.execute(
+        select(Session.id, Session.group_id, Session.session_template_id, Session.kind, Session.status,
+               Session.starts_at, Session.ends_at, Session.location, Session.notes, Session.parent_id,
+               parent.starts_at.label("parent_starts_at"), Group.code, Group.region_id, Group.delivery_location)
+        .join(Group, Group.id == Session.group_id).outerjoin(parent, parent.id == Session.parent_id)
+        .where(Session.id == session_id, region_filter(user))
+    ).first()
+    if found is None:
+        return None
+    facilitators = [
+        Facilitating(facilitator_id, role, Named(name)) for facilitator_id, role, name in db.session.execute(
+            select(SessionFacilitator.facilitator_id, SessionFacilitator.role, Facilitator.name)
+            .join(Facilitator, Facilitator.id == SessionFacilitator.facilitator_id)
+            .where(SessionFacilitator.session_id == session_id).order_by(SessionFacilitator.id)
+        )
+    ]
+    return Header(
+        id=found.id, group_id=found.group_id,
+        group=GroupRef(found.group_id, found.code, found.region_id, found.delivery_location),
+        session_template=session_template_info(found.session_template_id), kind=found.kind, status=found.status,
+        starts_at=found.starts_at, ends_at=found.ends_at, location=found.location, notes=found.notes,
+        parent=Parent(found.parent_id, found.parent_starts_at) if found.parent_id else None,
+        facilitators=facilitators,
+    )
+
+
+def attendee(session: Session, attendee_id: int) -> Attendee | None:
+    """One expected person of the session, with what recording their attendance reads (for a save)."""
+    return db.session.scalar(
+        select(Attendee).where(Attendee.id == attendee_id, Attendee.session_id == session.id,
+                               Attendee.removed_at.is_(None))
+        .options(joinedload(Attendee.referral), joinedload(Attendee.membership), joinedload(Attendee.attendance))
+    )
+
+
+def rows(session: Session | Header, only: int | None = None) -> list[Row]:
+    """One row per expected person (people who left the group before the session are not expected), in three
+    queries whatever the group size: the people with their records, sync states and completions elsewhere;
+    the history of their records; their other sessions of the same template."""
+    session_id = session.id
+    template_id = session.session_template.id
+    completing = aliased(Attendee)
+    elsewhere = (
+        select(TemplateCompletion.id).join(completing, completing.id == TemplateCompletion.attendee_id)
+        .where(TemplateCompletion.referral_id == Attendee.referral_id,
+               TemplateCompletion.session_template_id == template_id, completing.session_id != session_id)
+        .exists()
+    )
     query = (
-        select(Attendee).join(Referral, Referral.id == Attendee.referral_id)
-        .where(Attendee.session_id == session.id, Attendee.removed_at.is_(None))
-        .options(joinedload(Attendee.referral), joinedload(Attendee.membership),
-                 joinedload(Attendee.attendance).joinedload(Attendance.recorded_by))
+        select(Attendee.id, Attendee.referral_id, Referral.person_name, Referral.crn, Attendance.id.label("record"),
+               Attendance.outcome, Attendance.did_not_engage, Attendance.arrived_at, Attendance.departed_at,
+               Attendance.notes, Attendance.recorded_at, Attendance.version, User.name.label("recorded_by"),
+               NDeliusAppointment.sync_state, elsewhere.label("completed_elsewhere"))
+        .join(Referral, Referral.id == Attendee.referral_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .outerjoin(User, User.id == Attendance.recorded_by_id)
+        .outerjoin(NDeliusAppointment, NDeliusAppointment.attendee_id == Attendee.id)
+        .where(Attendee.session_id == session_id, Attendee.removed_at.is_(None))
         .order_by(Referral.person_name, Attendee.id)
     )
     if only is not None:
         query = query.where(Attendee.id == only)
-    attendees = list(db.session.scalars(query).unique())
-    result = {a.id: Row(attendee=a) for a in attendees}
-    if not attendees:
+    result: dict[int, Row] = {}
+    for r in db.session.execute(query):
+        record = None if r.record is None else Record(
+            r.outcome, bool(r.did_not_engage), r.arrived_at, r.departed_at, r.notes, r.recorded_at, r.version,
+            Named(r.recorded_by) if r.recorded_by is not None else None)
+        result[r.id] = Row(attendee=RowAttendee(r.id, r.referral_id, Person(r.referral_id, r.person_name, r.crn),
+                                                record),
+                           sync_state=r.sync_state, completed_elsewhere=bool(r.completed_elsewhere))
+    if not result:
         return []
     ids = list(result)
-    for attendee_id, state in db.session.execute(
-        select(NDeliusAppointment.attendee_id, NDeliusAppointment.sync_state)
-        .where(NDeliusAppointment.attendee_id.in_(ids))
+    for h in db.session.execute(
+        select(AttendanceHistory.attendee_id, AttendanceHistory.outcome, AttendanceHistory.did_not_engage,
+               AttendanceHistory.arrived_at, AttendanceHistory.departed_at, AttendanceHistory.notes,
+               AttendanceHistory.recorded_at, AttendanceHistory.version, User.name)
+        .outerjoin(User, User.id == AttendanceHistory.recorded_by_id)
+        .where(AttendanceHistory.attendee_id.in_(ids)).order_by(AttendanceHistory.version)
     ):
-        result[attendee_id].sync_state = state
-    for entry in db.session.scalars(
-        select(AttendanceHistory).where(AttendanceHistory.attendee_id.in_(ids))
-        .options(joinedload(AttendanceHistory.recorded_by)).order_by(AttendanceHistory.version)
-    ):
-        result[entry.attendee_id].history.append(entry)
-    by_referral = {a.referral_id: result[a.id] for a in attendees}
-    for other, session_row, outcome in db.session.execute(
-        select(Attendee, Session, Attendance.outcome)
-        .join(Session, Session.id == Attendee.session_id)
+        result[h.attendee_id].history.append(Record(
+            h.outcome, bool(h.did_not_engage), h.arrived_at, h.departed_at, h.notes, h.recorded_at, h.version,
+            Named(h.name) if h.name is not None else None))
+    by_referral = {row.attendee.referral_id: row for row in result.values()}
+    for a in db.session.execute(
+        select(Attendee.referral_id, Session.id, Session.kind, Session.starts_at, Session.group_id,
+               Session.session_template_id, Group.code, Group.region_id, Attendance.outcome)
+        .join(Session, Session.id == Attendee.session_id).join(Group, Group.id == Session.group_id)
         .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
         .where(Attendee.referral_id.in_(list(by_referral)), Attendee.removed_at.is_(None),
-               Session.session_template_id == session.session_template_id, Session.id != session.id,
+               Session.session_template_id == template_id, Session.id != session_id,
                Session.status == "scheduled")
-        .options(joinedload(Session.group)).order_by(Session.starts_at)
+        .order_by(Session.starts_at)
     ):
-        by_referral[other.referral_id].attempts.append(Attempt(session=session_row, outcome=outcome))
-    for (referral_id,) in db.session.execute(
-        select(TemplateCompletion.referral_id).join(Attendee, Attendee.id == TemplateCompletion.attendee_id)
-        .where(TemplateCompletion.referral_id.in_(list(by_referral)),
-               TemplateCompletion.session_template_id == session.session_template_id,
-               Attendee.session_id != session.id)
-    ):
-        by_referral[referral_id].completed_elsewhere = True
-    return [result[a.id] for a in attendees]
+        other = OtherSession(a.id, a.kind, a.starts_at, a.group_id, GroupRef(a.group_id, a.code, a.region_id),
+                             session_template_info(a.session_template_id))
+        by_referral[a.referral_id].attempts.append(Attempt(session=other, outcome=a.outcome))
+    return list(result.values())
 
 
-def recorded_count(session: Session) -> tuple[int, int]:
+def recorded_count(session: Session | Header) -> tuple[int, int]:
     """(recorded, expected) for the register header."""
     recorded, expected = db.session.execute(
         select(func.count(Attendance.id), func.count(Attendee.id))

@@ -70,6 +70,14 @@ def _session_for(session_id: int, *, write: bool = False) -> Session:
     return session
 
 
+def _header_for(session_id: int) -> register_service.Header:
+    """The session as the register page shows it (read only), with the same 404 and 403 as _session_for."""
+    session = register_service.header(current_user, session_id) or abort(404)
+    if not attendance_service.can_view(current_user, session):  # type: ignore[arg-type]
+        abort(403)
+    return session
+
+
 def local_time(moment: datetime | None, with_date: bool = False) -> str:
     """A stored UTC instant as London wall-clock time."""
     if moment is None:
@@ -83,7 +91,7 @@ def outcome_macros():  # type: ignore[no-untyped-def]
     return current_app.jinja_env.get_template("register/_outcomes.html").module
 
 
-def _context(session: Session, **extra):  # type: ignore[no-untyped-def]
+def _context(session: Session | register_service.Header, **extra):  # type: ignore[no-untyped-def]
     return dict(session=session, editable=attendance_service.can_record(current_user, session),
                 is_manager=current_user.role in MANAGERS, outcomes=OUTCOMES, main_outcomes=MAIN_OUTCOMES,
                 absence_outcomes=ABSENCE_OUTCOMES, new_key=new_key, sync_labels=register_service.SYNC_LABELS,
@@ -95,7 +103,7 @@ def _context(session: Session, **extra):  # type: ignore[no-untyped-def]
 @bp.route("/<int:session_id>")
 @roles(*EVERYONE)
 def show(session_id: int):  # type: ignore[no-untyped-def]
-    session = _session_for(session_id)
+    session = _header_for(session_id)
     rows = register_service.rows(session)
     recorded = sum(1 for r in rows if r.outcome)
     context = _context(session, rows=rows, recorded=recorded, expected=len(rows),
@@ -111,7 +119,7 @@ def print_view(session_id: int):  # type: ignore[no-untyped-def]
                            outcomes=OUTCOMES)
 
 
-def _row_response(session: Session, attendee_id: int, *, status: int = 200, **extra):  # type: ignore[no-untyped-def]
+def _row_response(session: Session | register_service.Header, attendee_id: int, *, status: int = 200, **extra):  # type: ignore[no-untyped-def]
     found = register_service.rows(session, only=attendee_id)
     if not found:
         abort(404)
@@ -130,7 +138,7 @@ def _row_response(session: Session, attendee_id: int, *, status: int = 200, **ex
 @roles(*EVERYONE)
 def row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
     """One row as stored now (the "keep their version" choice of a conflict, and a refresh after an error)."""
-    session = _session_for(session_id)
+    session = _header_for(session_id)
     if not is_htmx():
         return redirect(url_for("register.show", session_id=session_id, _anchor=f"attendee-{attendee_id}"))
     return _row_response(session, attendee_id)
@@ -142,32 +150,30 @@ def save_row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
     if (not_yours := offline.queued_for_someone_else()) is not None:
         return not_yours
     session = _session_for(session_id, write=True)
-    found = register_service.rows(session, only=attendee_id)
-    if not found:
-        abort(404)
-    attendee = found[0].attendee
+    attendee = register_service.attendee(session, attendee_id) or abort(404)
+    shown = register_service.Header.of(session)  # what the answer shows: the save expires the ORM objects
     posted = RowForm.parse(request.form)
     if posted.bad_request:
         abort(400)
     back = url_for("register.show", session_id=session_id, _anchor=f"attendee-{attendee_id}")
     if posted.errors:
-        return _refused(session, attendee_id, posted, posted.errors, back)
+        return _refused(shown, attendee_id, posted, posted.errors, back)
     try:
         result = attendance_service.save_row(current_user, attendee, posted.data,  # type: ignore[arg-type]
                                              seen_version=posted.seen_version,
                                              key=request_key(request.form, request.headers))
     except attendance_service.StaleAttendance as stale:
-        return _conflict(session, attendee_id, posted, stale.current, back)
+        return _conflict(shown, attendee_id, posted, stale.current, back)
     except ServiceError as refused:
-        return _refused(session, attendee_id, posted, {refused.field or "outcome": refused.message}, back)
+        return _refused(shown, attendee_id, posted, {refused.field or "outcome": refused.message}, back)
     if not is_htmx():
         if result == "saved":
             flash(f"Saved for {attendee.referral.person_name}", "success")
         return redirect(back)
-    return _row_response(session, attendee_id, saved=result)
+    return _row_response(shown, attendee_id, saved=result)
 
 
-def _refused(session: Session, attendee_id: int, posted: RowForm, errors: dict[str, str], back: str):  # type: ignore[no-untyped-def]
+def _refused(session: register_service.Header, attendee_id: int, posted: RowForm, errors: dict[str, str], back: str):  # type: ignore[no-untyped-def]
     if not is_htmx():
         flash(f"Not saved: {next(iter(errors.values()))}", "error")
         return redirect(back)
@@ -175,7 +181,7 @@ def _refused(session: Session, attendee_id: int, posted: RowForm, errors: dict[s
                          entered_version=posted.raw["version"])
 
 
-def _conflict(session: Session, attendee_id: int, posted: RowForm, current: Attendance | None, back: str):  # type: ignore[no-untyped-def]
+def _conflict(session: register_service.Header, attendee_id: int, posted: RowForm, current: Attendance | None, back: str):  # type: ignore[no-untyped-def]
     if not is_htmx():
         flash("Not saved: someone else changed this record after you opened the register. "
               "Check what they recorded and make your change again.", "error")
