@@ -36,12 +36,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
 
-    from app.web import register_blueprints
+    from app.web import region_cache, register_blueprints
 
     register_blueprints(app)
     from app.web import restricted
 
     restricted.init_app(app)  # LAO: restricted people are masked on every page
+    region_cache.init_app(app)
     _security_headers(app)
 
     from app.cli import register_cli

@@ -77,10 +77,12 @@ def main() -> int:
                     print("\n".join(row[0] for row in plan[-3:]), "\n")
             conn.execute(text("ROLLBACK"))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _ in range(args.repeat):
         fetch()
-    print(f"mean {(time.perf_counter() - started) / args.repeat * 1000:.2f} ms over {args.repeat} requests")
+    print(f"mean {(time.perf_counter() - started) / args.repeat * 1000:.2f} ms over {args.repeat} requests, "
+          f"{(time.process_time() - cpu) / args.repeat * 1000:.2f} ms of it on this process's CPU "
+          f"(load average {os.getloadavg()[0]:.1f})")
     if not args.no_profile:
         try:
             from pyinstrument import Profiler

@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import Facilitator, Group, Session, SessionFacilitator, SessionTemplate, User
 from app.services.bank_holidays import holidays_between
 from app.services.groups import region_filter
+from app.services.programme import SessionTemplateInfo, session_template_info
 
 VIEWS = ("week", "month")
 DAY = timedelta(days=1)
@@ -36,10 +37,30 @@ class Scope:
         return "Whole region"
 
 
+@dataclass(slots=True, eq=False)
+class GroupCode:
+    id: int
+    code: str
+
+
+@dataclass(slots=True, eq=False)
+class CalendarSession:
+    """What the calendar shows of a session (plain columns; the template from the per-process catalogue)."""
+
+    id: int
+    group_id: int
+    kind: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    group: GroupCode
+    session_template: SessionTemplateInfo
+
+
 @dataclass
 class Day:
     day: date
-    sessions: list[Session] = field(default_factory=list)
+    sessions: list[CalendarSession] = field(default_factory=list)
     holiday: str | None = None
     today: bool = False
     in_period: bool = True
@@ -62,7 +83,7 @@ class CalendarPage:
     session_count: int
 
 
-def session_kind(session: Session) -> tuple[str, str]:
+def session_kind(session: Session | CalendarSession) -> tuple[str, str]:
     """(css modifier, text label): the type is always said in words, colour only repeats it."""
     if session.kind == "catch_up":
         return "catch-up", "Catch-up"
@@ -116,23 +137,30 @@ def session_for(user: User, session_id: int) -> Session | None:
     )
 
 
-def scope_choices(user: User) -> tuple[list[Group], list[Facilitator]]:
-    groups = list(db.session.scalars(select(Group).where(region_filter(user)).order_by(Group.code)))
-    query = select(Facilitator).order_by(Facilitator.name)
+@dataclass(slots=True, eq=False)
+class FacilitatorName:
+    id: int
+    name: str
+
+
+def scope_choices(user: User) -> tuple[list[GroupCode], list[FacilitatorName]]:
+    """The region's groups (by code) and facilitators (by name) to choose from: plain values."""
+    groups = [GroupCode(i, code) for i, code in db.session.execute(
+        select(Group.id, Group.code).where(region_filter(user)).order_by(Group.code))]
+    query = select(Facilitator.id, Facilitator.name).order_by(Facilitator.name)
     if user.role != "admin":
         query = query.where(Facilitator.region_id == user.region_id)
-    return groups, list(db.session.scalars(query))
+    return groups, [FacilitatorName(i, name) for i, name in db.session.execute(query)]
 
 
-def sessions_between(user: User, first: date, last: date, scope: Scope) -> list[Session]:
+def sessions_between(user: User, first: date, last: date, scope: Scope) -> list[CalendarSession]:
     query = (
-        select(Session).join(Group, Group.id == Session.group_id)
+        select(Session.id, Session.group_id, Session.kind, Session.status, Session.starts_at, Session.ends_at,
+               Session.session_template_id, Group.code)
+        .join(Group, Group.id == Session.group_id)
         .where(region_filter(user), Session.starts_at >= datetime.combine(first, time.min),
                Session.starts_at < datetime.combine(last + DAY, time.min))
         .order_by(Session.starts_at, Group.code, Session.id)
-        .options(selectinload(Session.session_template).selectinload(SessionTemplate.module),
-                 selectinload(Session.group),
-                 selectinload(Session.facilitators).selectinload(SessionFacilitator.facilitator))
     )
     if scope.group is not None:
         query = query.where(Session.group_id == scope.group.id)
@@ -140,7 +168,15 @@ def sessions_between(user: User, first: date, last: date, scope: Scope) -> list[
         query = query.where(Session.id.in_(
             select(SessionFacilitator.session_id).where(SessionFacilitator.facilitator_id == scope.facilitator.id)
         ))
-    return list(db.session.scalars(query))
+    return [CalendarSession(r.id, r.group_id, r.kind, r.status, r.starts_at, r.ends_at, GroupCode(r.group_id, r.code),
+                            session_template_info(r.session_template_id)) for r in db.session.execute(query)]
+
+
+def heading(view: str, anchor: date) -> CalendarPage:
+    """The period's title and neighbours without its sessions (for what surrounds the kept weeks)."""
+    first, last, previous, following, title = period(view, anchor)
+    return CalendarPage(view=view, anchor=anchor, first=first, last=last, weeks=[], title=title, previous=previous,
+                        following=following, session_count=0)
 
 
 def calendar_page(user: User, view: str, anchor: date, scope: Scope) -> CalendarPage:
@@ -148,7 +184,7 @@ def calendar_page(user: User, view: str, anchor: date, scope: Scope) -> Calendar
     sessions = sessions_between(user, first, last, scope)
     holidays = holidays_between(first, last)
     today = clock.today()
-    by_day: dict[date, list[Session]] = {}
+    by_day: dict[date, list[CalendarSession]] = {}
     for session in sessions:
         by_day.setdefault(session.starts_at.date(), []).append(session)
     weeks: list[list[Day]] = []

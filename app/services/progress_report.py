@@ -1,15 +1,13 @@
-"""What leads read: a group's progress grid (people × sessions), the regional dashboard and its CSV export.
+"""What leads read: the regional dashboard and its CSV export (the group grid is app.services.progress_grid).
 
 Everything comes from the stored per-referral progress, TemplateCompletion and aggregate SQL: a fixed number
 of queries for a group of any size, and no Python loops over national row sets."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import joinedload
 
 from app import clock
 from app.extensions import db
@@ -19,151 +17,16 @@ from app.models import (
     Group,
     Membership,
     Module,
-    ProgrammeTemplate,
     Referral,
     ReferralProgress,
     Region,
     Session,
     SessionTemplate,
-    TemplateCompletion,
     User,
 )
 from app.services.groups import region_filter
-from app.services.programme import load_template
 
 ATTENDED = ("ATTC", "AFTC")
-
-
-# ------------------------------------------------------------------------------------------------ the grid
-
-@dataclass
-class Cell:
-    state: str
-    """complete | complete_elsewhere | before_restart (ATTC that no longer counts: they restarted the programme
-    since) | missed (AFTC/UAAB) | absent (AA…) | unrecorded | upcoming | not_expected"""
-    outcome: str | None = None
-    catch_ups: int = 0
-    one_to_ones: int = 0
-
-
-@dataclass
-class Column:
-    template: SessionTemplate
-    session: Session | None
-    is_now: bool = False
-
-
-@dataclass
-class ModuleColumns:
-    module: Module
-    columns: list[Column]
-
-
-@dataclass
-class PersonRow:
-    membership: Membership
-    progress: ReferralProgress | None
-    cells: list[Cell] = field(default_factory=list)
-    modules: list[bool] = field(default_factory=list)
-
-    @property
-    def referral(self) -> Referral:
-        return self.membership.referral
-
-    @property
-    def restarted_since(self) -> bool:
-        """They restarted the programme after this membership: what they completed here no longer counts."""
-        return any(cell.state == "before_restart" for cell in self.cells)
-
-
-@dataclass
-class GroupProgress:
-    group: Group
-    modules: list[ModuleColumns]
-    rows: list[PersonRow]
-    last_delivered: Session | None
-    next_session: Session | None
-
-
-def group_progress(group: Group) -> GroupProgress:
-    now = clock.now_local()
-    template: ProgrammeTemplate = load_template(group.template_id)
-    sessions = list(db.session.scalars(
-        select(Session).where(Session.group_id == group.id, Session.status == "scheduled")
-        .order_by(Session.starts_at, Session.id)
-    ))
-    scheduled = {s.session_template_id: s for s in sessions if s.kind == "scheduled"}
-    memberships = list(db.session.scalars(
-        select(Membership).join(Referral, Referral.id == Membership.referral_id)
-        .where(Membership.group_id == group.id)
-        .options(joinedload(Membership.referral).joinedload(Referral.progress))
-        .order_by(Membership.left_at.is_not(None), Referral.person_name)
-    ).unique())
-    referral_ids = [m.referral_id for m in memberships] or [0]
-    # (referral, template) -> [(session, outcome)] for this group's sessions
-    seen: dict[tuple[int, int], list[tuple[Session, str | None]]] = {}
-    by_id = {s.id: s for s in sessions}
-    for referral_id, session_id, outcome in db.session.execute(
-        select(Attendee.referral_id, Attendee.session_id, Attendance.outcome)
-        .join(Session, Session.id == Attendee.session_id)
-        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
-        .where(Session.group_id == group.id, Session.status == "scheduled", Attendee.removed_at.is_(None))
-    ):
-        session = by_id.get(session_id)
-        if session is not None:
-            seen.setdefault((referral_id, session.session_template_id), []).append((session, outcome))
-    completed: dict[tuple[int, int], int] = {
-        (r, t): g for r, t, g in db.session.execute(
-            select(TemplateCompletion.referral_id, TemplateCompletion.session_template_id, Session.group_id)
-            .join(Attendee, Attendee.id == TemplateCompletion.attendee_id)
-            .join(Session, Session.id == Attendee.session_id)
-            .where(TemplateCompletion.referral_id.in_(referral_ids))
-        )
-    }
-    delivered = [s for s in sessions if s.kind == "scheduled" and s.starts_at <= now]
-    upcoming = [s for s in sessions if s.kind == "scheduled" and s.starts_at > now]
-    next_session = upcoming[0] if upcoming else None
-    modules = [
-        ModuleColumns(module, [
-            Column(t, scheduled.get(t.id), is_now=bool(next_session and next_session.session_template_id == t.id))
-            for t in module.session_templates
-        ])
-        for module in template.modules
-    ]
-    rows = []
-    for membership in memberships:
-        row = PersonRow(membership=membership, progress=membership.referral.progress)
-        for module in modules:
-            done = True
-            for column in module.columns:
-                cell = _cell(membership.referral_id, column, seen, completed, group.id, now)
-                done = done and cell.state in ("complete", "complete_elsewhere")
-                row.cells.append(cell)
-            row.modules.append(done)
-        rows.append(row)
-    return GroupProgress(group, modules, rows, delivered[-1] if delivered else None, next_session)
-
-
-def _cell(referral_id: int, column: Column, seen: dict, completed: dict, group_id: int,  # type: ignore[type-arg]
-          now: datetime) -> Cell:
-    attempts = sorted(seen.get((referral_id, column.template.id), []), key=lambda pair: pair[0].starts_at)
-    catch_ups = sum(1 for s, _ in attempts if s.kind == "catch_up")
-    one_to_ones = sum(1 for s, _ in attempts if s.kind == "one_to_one")
-    recorded = [outcome for _, outcome in attempts if outcome]
-    where = completed.get((referral_id, column.template.id))
-    if where is not None:
-        state = "complete" if where == group_id else "complete_elsewhere"
-        return Cell(state, "ATTC", catch_ups, one_to_ones)
-    if "ATTC" in recorded:  # complied, yet not a completion: from before a restart of the programme
-        return Cell("before_restart", "ATTC", catch_ups, one_to_ones)
-    if recorded:
-        outcome = recorded[-1]
-        return Cell("absent" if outcome.startswith("AA") else "missed", outcome, catch_ups, one_to_ones)
-    if any(s.starts_at <= now for s, _ in attempts):
-        return Cell("unrecorded", None, catch_ups, one_to_ones)
-    if attempts:
-        return Cell("upcoming", None, catch_ups, one_to_ones)
-    return Cell("not_expected")
 
 
 # ------------------------------------------------------------------------------------------------ dashboard

@@ -4,6 +4,7 @@ import time
 
 from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db, login_manager
 from app.models import User
@@ -57,7 +58,7 @@ def load_user(user_id: str) -> User | None:
         uid, version = (int(part) for part in user_id.split(":"))
     except ValueError:
         return None
-    user = db.session.get(User, uid)
+    user = db.session.get(User, uid, options=[joinedload(User.region)])  # most pages name the region
     if user is None or user.session_version != version or not user.active:
         return None
     return user

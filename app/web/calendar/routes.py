@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 from redis.exceptions import RedisError
 from werkzeug.datastructures import MultiDict
 
@@ -21,6 +22,7 @@ from app.services import calendar_feed
 from app.services import reschedule as reschedule_service
 from app.services.errors import ServiceError
 from app.services.operations import fail, live_progress
+from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.calendar.forms import DaysAndTimesForm, PostponeForm
 from jobs.enqueue import redis_connection
@@ -66,24 +68,35 @@ def _anchor(value: str | None) -> date:
 def _calendar_context(args: MultiDict) -> dict:
     view = args.get("view") if args.get("view") in calendar_service.VIEWS else "week"
     scope, scope_value = _scope_from(args)
-    page = calendar_service.calendar_page(current_user, view, _anchor(args.get("date")), scope)
-    groups, facilitators = calendar_service.scope_choices(current_user)
+    anchor = _anchor(args.get("date"))
+    region = None if current_user.role == "admin" else current_user.region_id
+    groups, facilitators = region_cache.kept(
+        "calendar-choices", region, (), lambda _as_of: calendar_service.scope_choices(current_user))
+    can_reschedule, today = _can_reschedule(), clock.today()
 
     def link(**changes: object) -> str:
-        params = {"view": view, "date": page.anchor.isoformat(), "scope": scope_value}
+        params = {"view": view, "date": anchor.isoformat(), "scope": scope_value}
         params.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in changes.items()})
         return url_for("calendar.index", **params)
 
-    visible_groups = {s.group_id for week in page.weeks for day in week for s in day.sessions}
+    def grid(as_of: datetime) -> tuple[Markup, list[int]]:
+        """The weeks shown, kept for a few seconds per region (app.web.region_cache)."""
+        page = calendar_service.calendar_page(current_user, view, anchor, scope)
+        html = render_block("calendar/index.html", "calendar_grid", page=page, view=view, scope=scope, link=link,
+                            can_reschedule=can_reschedule, now=clock.now_local(), today=today, as_of=as_of,
+                            session_kind=calendar_service.session_kind, day_names=DAY_NAMES)
+        return Markup(html), sorted({s.group_id for week in page.weeks for day in week for s in day.sessions})
+
+    grid_html, visible_groups = region_cache.kept("calendar", region, (view, anchor, scope_value, can_reschedule),
+                                                  grid)
     if scope.group is not None:
-        visible_groups.add(scope.group.id)
-    operations = reschedule_service.latest_reschedules(
-        sorted(visible_groups), since=utcnow() - timedelta(hours=1))
+        visible_groups = sorted({*visible_groups, scope.group.id})
+    operations = reschedule_service.latest_reschedules(visible_groups, since=utcnow() - timedelta(hours=1))
     return {
-        "page": page, "view": view, "scope": scope, "scope_value": scope_value, "groups": groups,
-        "facilitators": facilitators, "link": link, "can_reschedule": _can_reschedule(), "now": clock.now_local(),
-        "today": clock.today(), "session_kind": calendar_service.session_kind, "day_names": DAY_NAMES,
-        "operations": operations, "resumable": reschedule_service.resumable,
+        "page": calendar_service.heading(view, anchor), "grid_html": grid_html, "view": view, "scope": scope,
+        "scope_value": scope_value, "groups": groups, "facilitators": facilitators, "link": link,
+        "can_reschedule": can_reschedule, "now": clock.now_local(), "today": today, "operations": operations,
+        "resumable": reschedule_service.resumable,
     }
 
 

@@ -7,14 +7,15 @@ import re
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context
 from flask_login import current_user
+from jinja2_fragments.flask import render_block
 from sqlalchemy import select
 
 from app import clock
 from app.extensions import db
 from app.models import Region
-from app.services import progress_report
+from app.services import progress_grid, progress_report
 from app.services.groups import get_group
-from app.web import restricted
+from app.web import region_cache, restricted
 from app.web.access import roles
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -36,15 +37,18 @@ def _region_choice() -> int | None:
 def index():  # type: ignore[no-untyped-def]
     region_id = _region_choice()
     regions = list(db.session.scalars(select(Region).order_by(Region.name))) if current_user.role == "admin" else []
-    return render_template("progress/index.html", board=progress_report.dashboard(current_user, region_id),
-                           regions=regions, region_id=region_id, today=clock.today())
+    scope = region_id if current_user.role == "admin" else current_user.region_id
+    board = region_cache.fragment("dashboard", scope, (), lambda as_of: render_block(
+        "progress/index.html", "board", board=progress_report.dashboard(current_user, region_id),
+        region_id=region_id, as_of=as_of))
+    return render_template("progress/index.html", board_html=board, regions=regions, region_id=region_id)
 
 
 @bp.route("/groups/<int:group_id>")
 @roles(*READERS)
 def group(group_id: int):  # type: ignore[no-untyped-def]
-    found = get_group(current_user, group_id) or abort(404)
-    return render_template("progress/group.html", report=progress_report.group_progress(found),
+    found = progress_grid.grid_group(current_user, group_id) or abort(404)
+    return render_template("progress/group.html", report=progress_grid.group_progress(found),
                            o=current_app.jinja_env.get_template("register/_outcomes.html").module)
 
 

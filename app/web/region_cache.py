@@ -1,0 +1,145 @@
+"""Read-mostly pages (the regional dashboard, the region calendar) keep their rendered figures for a few seconds
+per region, in each server process.
+
+Every commit that changed something those pages show replaces its region's generation in Redis (the writer's
+region; every region's for an admin or a background job), and a kept fragment is used only under the
+generations it was made with: a change someone has just made is on their next load, whichever process serves
+it, and anyone else's shows within REGION_CACHE_SECONDS. Each fragment says when it was worked out ("as of
+10:42:05"). Without Redis nothing is kept: every load works the page out again."""
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from flask import Flask, current_app, g, has_app_context, has_request_context
+from markupsafe import Markup
+from redis.exceptions import RedisError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+
+from app import clock
+
+# Tables no cached page shows: writing only these leaves every kept fragment valid.
+UNSHOWN_TABLES = frozenset({
+    "audit_event", "processed_request", "operation", "operation_step", "ndelius_appointment", "outbox_item",
+    "ndelius_disagreement", "ndelius_reconciliation", "calendar_feed", "app_user",
+})
+_WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+ALL_REGIONS = "all"
+T = TypeVar("T")
+MAX_KEPT = 256
+REDIS_RETRY_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class _Kept:
+    expires: float
+    value: Any
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["region_cache"] = {"kept": OrderedDict(), "redis_down_until": 0.0}
+
+
+def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[datetime], T]) -> T:
+    """What `make(as_of)` gives for `page` in a region (None: every region, as an admin sees them) and `key`
+    (whatever else it depends on), unless a value made under the region's current generations is kept. The value
+    must be plain (rendered HTML, rows as dataclasses), never ORM objects: it outlives the request."""
+    state: dict[str, Any] = current_app.extensions["region_cache"]
+    seconds = current_app.config.get("REGION_CACHE_SECONDS", 0)
+    generations = _generations(state, region_id) if seconds > 0 else None
+    if generations is None:
+        return make(clock.now_local())
+    # The minute is part of the key: pages depend on the time ("delivered", "today"), and a test's clock jumps.
+    full_key = (page, region_id, key, generations, clock.now_local().replace(second=0, microsecond=0))
+    store: OrderedDict = state["kept"]
+    found = store.get(full_key)
+    now = time.monotonic()
+    if found is not None and found.expires > now:
+        return found.value  # type: ignore[no-any-return]
+    value = make(clock.now_local())
+    store[full_key] = _Kept(now + seconds, value)
+    store.move_to_end(full_key)
+    while len(store) > MAX_KEPT:
+        store.popitem(last=False)
+    return value
+
+
+def fragment(page: str, region_id: int | None, key: Hashable, render: Callable[[datetime], str]) -> Markup:
+    """Rendered HTML, kept as `kept` keeps values."""
+    return kept(page, region_id, key, lambda as_of: Markup(render(as_of)))
+
+
+def _key(region: int | str) -> str:
+    return f"{current_app.config['RQ_QUEUE']}:region-generation:{region}"
+
+
+def _generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str] | None:
+    """(this region's generation, every region's), each a random token (made on first use, so a kept fragment
+    never outlives a flushed Redis); None without Redis."""
+    if state["redis_down_until"] > time.monotonic():
+        return None
+    from jobs.enqueue import redis_connection
+
+    keys = [_key(ALL_REGIONS if region_id is None else region_id), _key(ALL_REGIONS)]
+    try:
+        conn = redis_connection()
+        values = conn.mget(keys)
+        if None in values:
+            for name, value in zip(keys, values):
+                if value is None:
+                    conn.set(name, secrets.token_hex(8), nx=True)
+            values = conn.mget(keys)
+    except RedisError:
+        state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
+        return None
+    return (values[0] or b"").decode(), (values[1] or b"").decode()
+
+
+def _written(session: OrmSession) -> set[str]:
+    written: set[str] = session.info.setdefault("region_cache_written", set())
+    return written
+
+
+@event.listens_for(OrmSession, "after_begin")
+def _after_begin(session: OrmSession, _transaction: Any, connection: Any) -> None:
+    """The statements of this transaction note the tables they write (ORM flushes, Core and text alike)."""
+    connection.info["region_cache_written"] = _written(session)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_write(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    written = conn.info.get("region_cache_written")
+    if written is not None:
+        found = _WRITE.match(statement)
+        if found:
+            written.add(found.group(1).lower())
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session: OrmSession) -> None:
+    session.info.pop("region_cache_written", None)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _after_commit(session: OrmSession) -> None:
+    """After the commit (never before: a page worked out in between would be kept under the new generation)."""
+    written = session.info.pop("region_cache_written", None)
+    if not written or written <= UNSHOWN_TABLES or not has_app_context() \
+            or "region_cache" not in current_app.extensions:
+        return
+    user = g.get("_login_user") if has_request_context() else None
+    region = getattr(user, "region_id", None) if getattr(user, "role", "admin") != "admin" else None
+    from jobs.enqueue import redis_connection
+
+    try:
+        redis_connection().set(_key(ALL_REGIONS if region is None else region), secrets.token_hex(8))
+    except RedisError:
+        pass  # without Redis nothing is kept (fragment() finds it down too)

@@ -1,0 +1,114 @@
+"""Issue 16.1: the regional dashboard and the region calendar keep their figures for a few seconds per region
+and say when they were worked out; a change someone makes is on their next load (and their colleagues'), while
+another region's changes leave the kept figures alone."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+from sqlalchemy import event, select
+
+from app import clock
+from app.extensions import db
+from app.models import Attendee, Session
+from tests.conftest import Browser
+
+INTRO = datetime(2026, 4, 13, 10)
+MONTH = "/calendar?view=month&scope=region&date=2026-04-13"
+
+
+@pytest.fixture
+def regions(world):  # type: ignore[no-untyped-def]
+    made = {}
+    for code in ("NW", "SW"):
+        region = world.region(code, f"Region {code}")
+        manager = world.user(region, "treatment_manager", f"tm.{code.lower()}")
+        world.user(region, "lead", f"lead.{code.lower()}")
+        lead = world.facilitator(region, f"Fran {code}")
+        people = tuple(world.referral(region, f"{name} {code}") for name in ("Alex", "Bea"))
+        group = world.started(world.group(manager, f"BC-{code}", lead=lead, members=people), manager)
+        made[code] = {"region": region, "manager": manager, "group": group, "lead": lead}
+    clock.freeze(INTRO.replace(hour=11))
+    return made
+
+
+def _statements(fetch) -> tuple[str, int]:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        response = fetch()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert response.status_code == 200
+    return re.sub(r'nonce="[^"]+"', "", response.data.decode()), len(seen)  # a nonce per response
+
+
+def _tap(browser: Browser, group_id: int, person: str) -> None:
+    session = db.session.scalar(select(Session).where(Session.group_id == group_id, Session.starts_at == INTRO))
+    attendee = db.session.scalar(select(Attendee).where(Attendee.session_id == session.id).join(Attendee.referral)
+                                 .where(Attendee.referral.has(person_name=person)))
+    browser.get(f"/sessions/{session.id}")
+    response = browser.post(f"/sessions/{session.id}/attendees/{attendee.id}",
+                            {"version": "", "current_outcome": "", "outcome": "ATTC", "idempotency_key": person},
+                            htmx=True)
+    assert response.status_code == 200, response.data[:300]
+
+
+def test_the_dashboard_says_when_its_figures_were_worked_out_and_shows_a_tap_at_once(app, regions):  # type: ignore[no-untyped-def]
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    first, worked_out = _statements(lambda: manager.get("/progress"))
+    assert "0 attendance records. Figures as of 11:00:00 on 13 April 2026." in first
+    again, kept = _statements(lambda: manager.get("/progress"))
+    assert again == first and kept < worked_out  # kept: not worked out again
+
+    _tap(manager, regions["NW"]["group"].id, "Alex NW")
+    page = manager.get("/progress").data.decode()
+    assert "1 attendance records. Figures as of 11:00:00" in page  # their own change, on their next load
+    lead = Browser(app, app.test_client())
+    lead.sign_in("lead.nw")
+    assert "1 attendance records." in lead.get("/progress").data.decode()  # and their colleague's
+
+
+def test_another_regions_change_leaves_the_kept_dashboard_alone(app, regions):  # type: ignore[no-untyped-def]
+    north = Browser(app, app.test_client())
+    north.sign_in("tm.nw")
+    _, worked_out = _statements(lambda: north.get("/progress"))
+    south = Browser(app, app.test_client())
+    south.sign_in("tm.sw")
+    _tap(south, regions["SW"]["group"].id, "Alex SW")
+    page, kept = _statements(lambda: north.get("/progress"))
+    assert kept < worked_out and "0 attendance records." in page
+    assert "1 attendance records." in south.get("/progress").data.decode()
+
+
+def test_the_region_calendar_says_as_of_and_shows_a_change_made_in_the_region_at_once(app, regions):  # type: ignore[no-untyped-def]
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    first, worked_out = _statements(lambda: manager.get(MONTH))
+    assert "As of 11:00:00" in first and "Group BC-NW" in first and "BC-SW" not in first
+    again, kept = _statements(lambda: manager.get(MONTH))
+    assert kept < worked_out and again.count("app-session--group") == first.count("app-session--group")
+
+    clock.freeze(INTRO.replace(hour=11, second=30))
+    created = manager.post("/groups/new", {
+        "code": "NEW1", "cohort": "general", "sex": "male", "delivery_location": "Room 2",
+        "earliest_start_date": "2026-05-04", "slots-0-day": "2", "slots-0-start_time": "14:00",
+        "lead_facilitator_id": str(regions["NW"]["lead"].id),
+    })
+    assert created.status_code == 302
+    page = manager.get(MONTH).data.decode()
+    assert "Group NEW1" in page and "As of 11:00:30" in page  # worked out again after their change
+
+
+def test_a_background_change_is_shown_on_the_next_load(app, regions, world):  # type: ignore[no-untyped-def]
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    assert "Group NEW2" not in manager.get(MONTH).data.decode()
+    world.group(regions["NW"]["manager"], "NEW2")  # committed outside any request, as a job's work is
+    assert "Group NEW2" in manager.get(MONTH).data.decode()
