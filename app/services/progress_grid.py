@@ -125,6 +125,10 @@ class GridGroup:
     code: str
     template: TemplateInfo
 
+    @classmethod
+    def of(cls, group: Group) -> GridGroup:
+        return cls(group.id, group.code, template_info(group.template_id))
+
 
 @dataclass(eq=False)
 class GroupProgress:

@@ -19,7 +19,7 @@ from app.models import (
     Session,
     TemplateCompletion,
 )
-from app.services import attendance, bus_stop, membership, progress, progress_report
+from app.services import attendance, bus_stop, membership, progress, progress_grid
 from app.services.errors import ServiceError
 from tests.integration.test_membership import KEYS, TUESDAY, complete, left_after, started_group
 
@@ -166,7 +166,7 @@ def test_verification_does_not_accept_a_completion_from_before_the_restart(resta
 
 def test_the_old_groups_grid_shows_what_they_did_there_as_no_longer_counting(restarted):  # type: ignore[no-untyped-def]
     person, old, _, _ = restarted
-    report = progress_report.group_progress(old)
+    report = progress_grid.group_progress(progress_grid.GridGroup.of(old))
     row = next(r for r in report.rows if r.referral.id == person.id)
     states = [cell.state for cell in row.cells]
     assert states[:6] == ["before_restart"] * 6 and "complete" not in states and row.restarted_since
