@@ -141,7 +141,7 @@ class Config:
         self.BANK_HOLIDAYS_URL = os.environ.get("BANK_HOLIDAYS_URL", "https://www.gov.uk/bank-holidays.json")
         # TIMEZONE: wall clock of sessions (England and Wales).
         self.TIMEZONE = os.environ.get("TIMEZONE", "Europe/London")
-        # REGION_CACHE_SECONDS: how long the regional dashboard and the region calendar keep their figures in each
+        # REGION_CACHE_SECONDS: how long the regional dashboard, region calendar and groups list keep their figures in each
         # process (app/web/region_cache.py; a change in the region is seen at once). 0 works them out every time.
         self.REGION_CACHE_SECONDS = float(os.environ.get("REGION_CACHE_SECONDS", "5"))
         # LOG_LEVEL: structured (JSON) logs at this level.

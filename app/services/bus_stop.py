@@ -23,7 +23,7 @@ from app.models import (
 )
 from app.scheduling.bus_stop import WINDOW_DAYS, Fit, first_incomplete, fit, last_day_to_rejoin, within_window
 from app.scheduling.template import TemplateKey
-from app.services.joining import member_count, refusal
+from app.services.joining import member_count, member_counts, refusal
 from app.services.programme import load_template
 
 
@@ -170,13 +170,14 @@ def find_groups(referral: Referral) -> tuple[Position, list[GroupOption], list[G
         .options(selectinload(Group.slots), selectinload(Group.template)).order_by(Group.code)
     ))
     upcoming = _next_sessions([g.id for g in groups if g.started_at is not None])
+    members = member_counts([g.id for g in groups])
     templates: dict[int, ProgrammeTemplate] = {}
     fitting, others = [], []
     for group in groups:
         next_session = upcoming.get(group.id)
         if group.started_at is not None and next_session is None:
             continue  # finished, or nothing left to join
-        option = GroupOption(group=group, members=member_count(group), next_session=next_session)
+        option = GroupOption(group=group, members=members.get(group.id, 0), next_session=next_session)
         option.reason = (refusal(group, referral, members=option.members, has_future=True)
                          or _place_reason(position, option, templates))
         (fitting if option.fits else others).append(option)

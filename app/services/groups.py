@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.extensions import db
-from app.models import Facilitator, Group, GroupFacilitator, GroupSlot, Membership, Session, User
+from app.models import Facilitator, Group, GroupFacilitator, GroupSlot, Membership, User
+from app.models.group import DAY_NAMES
 from app.scheduling import Slot
 from app.services import audit
 from app.services.errors import ServiceError
@@ -34,21 +35,38 @@ def region_filter(user: User):  # type: ignore[no-untyped-def]
     return True if user.role == "admin" else Group.region_id == user.region_id
 
 
-def groups_for(user: User) -> list[tuple[Group, int, int]]:
-    """The user's groups with member and session counts, in one query."""
+@dataclass(slots=True, eq=False)
+class Listed:
+    """A row of the groups list: plain columns, and the days and times already worded."""
+
+    id: int
+    code: str
+    cohort: str
+    learning_disability: bool
+    sex: str
+    started_at: datetime | None
+    members: int
+    slots: str
+
+
+def groups_for(user: User) -> list[Listed]:
+    """The user's groups with their days and times and member counts, in two queries whatever their number."""
     members = (
         select(func.count(Membership.id)).where(Membership.group_id == Group.id, Membership.left_at.is_(None))
         .correlate(Group).scalar_subquery()
     )
-    sessions = (
-        select(func.count(Session.id)).where(Session.group_id == Group.id, Session.kind == "scheduled")
-        .correlate(Group).scalar_subquery()
-    )
     rows = db.session.execute(
-        select(Group, members, sessions).where(region_filter(user))
-        .options(selectinload(Group.slots)).order_by(Group.code)
+        select(Group.id, Group.code, Group.cohort, Group.learning_disability, Group.sex, Group.started_at,
+               members.label("members")).where(region_filter(user)).order_by(Group.code)
     ).all()
-    return [(g, m, s) for g, m, s in rows]
+    slots: dict[int, list[str]] = {}
+    for group_id, day, start in db.session.execute(
+        select(GroupSlot.group_id, GroupSlot.day_of_week, GroupSlot.start_time).join(Group)
+        .where(region_filter(user)).order_by(GroupSlot.group_id, GroupSlot.day_of_week, GroupSlot.start_time)
+    ):
+        slots.setdefault(group_id, []).append(f"{DAY_NAMES[day]} {start:%H:%M}")
+    return [Listed(r.id, r.code, r.cohort, bool(r.learning_disability), r.sex, r.started_at, r.members or 0,
+                   ", ".join(slots.get(r.id, []))) for r in rows]
 
 
 def get_group(user: User, group_id: int) -> Group | None:

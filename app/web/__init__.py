@@ -29,6 +29,7 @@ def register_blueprints(app: Flask) -> None:
         _nav.extend(getattr(routes, "NAV", []))
     _nav.sort()
     app.context_processor(navigation)
+    _remember_fixed_urls(app)
 
     @app.errorhandler(404)
     def not_found(_e):  # type: ignore[no-untyped-def]
@@ -53,13 +54,35 @@ def register_blueprints(app: Flask) -> None:
         return render_template("errors/500.html"), 500
 
 
+def _remember_fixed_urls(app: Flask) -> None:
+    """Templates build the same URLs on every page (static files, the navigation): each is built once per process
+    (per script root) instead of on every request. Any other url_for call is unchanged."""
+    from flask import request
+
+    build = app.jinja_env.globals["url_for"]
+    known: dict[tuple[str, str, str], str] = {}
+
+    def url_for(endpoint: str, **values: object) -> str:
+        if endpoint.startswith(".") or (values and set(values) != {"filename"}):
+            return build(endpoint, **values)  # type: ignore[no-any-return, operator]
+        key = (request.script_root, endpoint, str(values.get("filename", "")))
+        found = known.get(key)
+        if found is None:
+            found = known[key] = build(endpoint, **values)  # type: ignore[operator]
+        return found
+
+    app.jinja_env.globals["url_for"] = url_for
+    app.extensions["fixed_urls"] = url_for
+
+
 def navigation() -> dict:
     """The service navigation for the signed-in user's role."""
-    from flask import request, url_for
+    from flask import current_app, request
     from flask_login import current_user
 
     if not current_user.is_authenticated:
         return {}
+    url_for = current_app.extensions["fixed_urls"]
     items = []
     for _order, label, endpoint, roles in _nav:
         if current_user.role in roles:

@@ -1,5 +1,5 @@
-"""Read-mostly pages (the regional dashboard, the region calendar) keep their rendered figures for a few seconds
-per region, in each server process.
+"""Read-mostly pages (the regional dashboard, the region calendar, the groups list) keep what they show for a few
+seconds per region, in each server process.
 
 Every commit that changed something those pages show replaces its region's generation in Redis (the writer's
 region; every region's for an admin or a background job), and a kept fragment is used only under the

@@ -1,4 +1,4 @@
-"""Issue 16.1: the regional dashboard and the region calendar keep their figures for a few seconds per region
+"""Issue 16.1: the regional dashboard, the region calendar and the groups list keep their figures for a few seconds per region
 and say when they were worked out; a change someone makes is on their next load (and their colleagues'), while
 another region's changes leave the kept figures alone."""
 from __future__ import annotations
@@ -92,6 +92,7 @@ def test_the_region_calendar_says_as_of_and_shows_a_change_made_in_the_region_at
     manager.sign_in("tm.nw")
     first, worked_out = _statements(lambda: manager.get(MONTH))
     assert "As of 11:00:00" in first and "Group BC-NW" in first and "BC-SW" not in first
+    assert "As of 11:00:00" in manager.get("/groups").data.decode()
     again, kept = _statements(lambda: manager.get(MONTH))
     assert kept < worked_out and again.count("app-session--group") == first.count("app-session--group")
 
@@ -104,6 +105,8 @@ def test_the_region_calendar_says_as_of_and_shows_a_change_made_in_the_region_at
     assert created.status_code == 302
     page = manager.get(MONTH).data.decode()
     assert "Group NEW1" in page and "As of 11:00:30" in page  # worked out again after their change
+    groups = manager.get("/groups").data.decode()
+    assert ">NEW1</a>" in groups and "As of 11:00:30" in groups
 
 
 def test_a_background_change_is_shown_on_the_next_load(app, regions, world):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from app.services import groups as group_service
 from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
 from app.services.errors import ServiceError
+from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.groups.forms import GroupForm
 from jobs.enqueue import enqueue
@@ -22,7 +23,11 @@ NAV = [(10, "Groups", "groups.index", EVERYONE)]
 @bp.route("")
 @roles(*EVERYONE)
 def index():  # type: ignore[no-untyped-def]
-    return render_template("groups/index.html", rows=group_service.groups_for(current_user))
+    region = None if current_user.role == "admin" else current_user.region_id
+    table = region_cache.fragment("groups", region, (current_user.region.name,), lambda as_of: render_block(
+        "groups/index.html", "groups_table", rows=group_service.groups_for(current_user), as_of=as_of,
+        region_name=current_user.region.name))
+    return render_template("groups/index.html", table_html=table)
 
 
 @bp.route("/new", methods=["GET", "POST"])
