@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -86,6 +87,8 @@ class GridPerson:
     person_name: str
     crn: str
     status: str
+    restricted: Any = None
+    """Set for one request when the signed-in user may not see them (app.web.restricted.mask_people, LAO)."""
 
 
 @dataclass(slots=True, eq=False)

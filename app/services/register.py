@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
@@ -44,11 +45,13 @@ class Named:
 
 @dataclass(slots=True, eq=False)
 class Person:
-    """What a row shows of the referral."""
+    """What a row shows of the referral; `restricted` is set for one request when the signed-in user may not
+    see them (app.web.restricted.mask_people, LAO)."""
 
     id: int
     person_name: str
     crn: str
+    restricted: Any = None
 
 
 @dataclass(slots=True, eq=False)

@@ -73,6 +73,22 @@ def mask_loaded_referrals(*_: Any, **__: Any) -> None:
             hide(referral, access)
 
 
+def mask_people(people: Iterable[Any]) -> None:
+    """Pages that read plain columns instead of Referral objects (the register, the progress grid) pass the
+    people they show (objects with `person_name`, `crn` and `restricted`): masked as loaded Referrals are, with
+    one batched check for all of them."""
+    username = _username()
+    waiting = [p for p in people if p.restricted is None and p.crn]
+    if username is None or not waiting:
+        return
+    decisions = decide({p.crn for p in waiting})
+    for person in waiting:
+        access = decisions.get(person.crn)
+        if access is not None and not access.allowed:
+            g.lao_hidden[person.crn] = person.person_name
+            person.restricted, person.person_name, person.crn = access, lao.RESTRICTED_LABEL, ""
+
+
 def hide(referral: Referral, access: Any) -> None:
     """Mask one person for the rest of this request (nothing is written: the values are set as loaded)."""
     g.lao_hidden[referral.crn] = referral.person_name

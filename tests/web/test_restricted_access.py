@@ -78,6 +78,9 @@ def test_the_register_and_the_export_show_restricted_rows_and_keep_counts(app, l
     assert 'data-restricted="true"' in register and "This is a restricted record" in register
     assert "Person Rowan 1" in register and not any(s in register for s in SENTINELS)
     assert "0 of 2" in register or "of 2 recorded" in register  # the restricted person still counts
+    grid = person.get(f"/progress/groups/{ids['group_id']}").get_data(as_text=True)
+    assert "Restricted" in grid and f"/people/{ids['restricted_id']}" not in grid  # masked, not linked
+    assert "Person Rowan 1" in grid and not any(s in grid for s in SENTINELS)
 
     export = person.get(f"/progress/export.csv?group_id={ids['group_id']}").get_data(as_text=True)
     lines = export.strip().splitlines()

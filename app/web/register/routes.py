@@ -29,6 +29,7 @@ from app.services import one_to_ones as one_to_one_service
 from app.services import register as register_service
 from app.services.errors import ServiceError
 from app.services.groups import facilitators_for
+from app.web import restricted
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.register import offline
 from app.web.register.forms import (
@@ -78,6 +79,13 @@ def _header_for(session_id: int) -> register_service.Header:
     return session
 
 
+def _rows(session: Session | register_service.Header, only: int | None = None) -> list[register_service.Row]:
+    """The register's rows, with the people the signed-in user may not see masked (LAO): one batched check."""
+    rows = register_service.rows(session, only=only)
+    restricted.mask_people(row.referral for row in rows)
+    return rows
+
+
 def local_time(moment: datetime | None, with_date: bool = False) -> str:
     """A stored UTC instant as London wall-clock time."""
     if moment is None:
@@ -104,7 +112,7 @@ def _context(session: Session | register_service.Header, **extra):  # type: igno
 @roles(*EVERYONE)
 def show(session_id: int):  # type: ignore[no-untyped-def]
     session = _header_for(session_id)
-    rows = register_service.rows(session)
+    rows = _rows(session)
     recorded = sum(1 for r in rows if r.outcome)
     context = _context(session, rows=rows, recorded=recorded, expected=len(rows),
                        can_catch_up=any(r.outcome and r.outcome != "ATTC" for r in rows), **offline.copy_context())
@@ -115,12 +123,12 @@ def show(session_id: int):  # type: ignore[no-untyped-def]
 @roles(*EVERYONE)
 def print_view(session_id: int):  # type: ignore[no-untyped-def]
     session = _session_for(session_id)
-    return render_template("register/print.html", session=session, rows=register_service.rows(session),
+    return render_template("register/print.html", session=session, rows=_rows(session),
                            outcomes=OUTCOMES)
 
 
 def _row_response(session: Session | register_service.Header, attendee_id: int, *, status: int = 200, **extra):  # type: ignore[no-untyped-def]
-    found = register_service.rows(session, only=attendee_id)
+    found = _rows(session, only=attendee_id)
     if not found:
         abort(404)
     recorded, expected = register_service.recorded_count(session)
