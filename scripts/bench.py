@@ -185,7 +185,11 @@ PAGES = [
     ("progress_grid", "GET", "/progress/groups/{group}", None, False),
     ("regional_dashboard", "GET", "/progress", None, False),
     ("groups_list", "GET", "/groups", None, False),
+    # No target: a signed-in page that shows nothing (a 404 in the service's layout). What every page costs
+    # before its own work: the session cookie, loading the user, the layout, the database round trips.
+    ("signed_in_floor", "GET", "/no-such-page", None, False),
 ]
+EXPECTED_STATUS = {"signed_in_floor": 404}
 TAPS = 20000
 
 
@@ -239,7 +243,7 @@ def load() -> list[float]:
 def measure_page(session: requests.Session, token: str, cookie: str, base: str, ids: dict, floor: dict,
                  page: tuple) -> dict:
     """One page under load, then with one client. Raises PageFailed with the reason it could not be measured."""
-    _name, method, path, form, htmx = page
+    name, method, path, form, htmx = page
     url = base + path.format(**ids)
     if form:
         probe_path, probe_body = Path(TAPS_FILE).read_text().splitlines()[-1].split("\t")
@@ -249,7 +253,10 @@ def measure_page(session: requests.Session, token: str, cookie: str, base: str, 
                                 headers={"X-CSRFToken": token, **({"HX-Request": "true"} if htmx else {})})
     except requests.RequestException as exc:
         raise PageFailed(f"{method} {path} did not answer ({type(exc).__name__})") from exc
-    if probe.status_code >= 400 or (probe.status_code >= 300 and method == "GET"):
+    if name in EXPECTED_STATUS:
+        if probe.status_code != EXPECTED_STATUS[name]:
+            raise PageFailed(f"{method} {path} answered {probe.status_code}")
+    elif probe.status_code >= 400 or (probe.status_code >= 300 and method == "GET"):
         raise PageFailed(f"{method} {path} answered {probe.status_code}")
     extra = {"BENCH_COOKIE": cookie, "BENCH_METHOD": method}
     if form:

@@ -24,6 +24,8 @@ REPORT = {
                           "errors": 0, "load_1m": 1.9},
         "groups_list": {"rps": 250.0, "p50_ms": 100.0, "p95_ms": 120.0, "throughput_vs_minimal": 0.125,
                         "errors": 3, "load_1m": 2.0},
+        "signed_in_floor": {"rps": 600.0, "p50_ms": 60.0, "p95_ms": 90.0, "throughput_vs_minimal": 0.3,
+                            "errors": 3000, "load_1m": 2.0},
         "attendance_tap": {"error": "POST /sessions/{session}/attendees/{attendee} answered 500", "load_1m": 2.1},
     },
 }
@@ -45,13 +47,15 @@ def test_each_page_is_met_only_when_both_its_p95_and_its_share_of_the_floor_are(
     assert rows["group progress grid"][6] == "missed (p95, throughput)"
     assert rows["groups list"][6] == "missed (3 errors)"
     assert rows["minimal Flask endpoint (floor)"][3] == "2,000/s"
+    floor = rows["signed-in page showing nothing (404): the app's own floor"]
+    assert floor[4:7] == ["30.0%", "", "(no target)"]  # its 404s are what it is for, not errors
 
 
 def test_a_page_that_failed_says_why_and_the_others_are_still_reported() -> None:
     rows = _rows(bench_report.table([REPORT]))
     assert rows["attendance tap (HTMX POST, a real write)"][6] == (
         "failed: POST /sessions/{session}/attendees/{attendee} answered 500")
-    assert len(rows) == 5
+    assert len(rows) == 6
 
 
 def test_other_bench_scripts_add_rows_and_the_load_is_printed() -> None:
