@@ -85,7 +85,9 @@ def _calendar_context(args: MultiDict) -> dict:
         html = render_block("calendar/index.html", "calendar_grid", page=page, view=view, scope=scope, link=link,
                             can_reschedule=can_reschedule, now=clock.now_local(), today=today, as_of=as_of,
                             session_kind=calendar_service.session_kind, day_names=DAY_NAMES)
-        return Markup(html), sorted({s.group_id for week in page.weeks for day in week for s in day.sessions})
+        # render_block autoescapes every value, so the HTML is the template's own and safe to keep as Markup.
+        grid_groups = sorted({s.group_id for week in page.weeks for day in week for s in day.sessions})
+        return Markup(html), grid_groups  # nosec B704
 
     grid_html, visible_groups = region_cache.kept("calendar", region, (view, anchor, scope_value, can_reschedule),
                                                   grid)
