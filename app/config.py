@@ -55,8 +55,6 @@ class Config:
         self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "1"))
         # RQ_QUEUE: name of the queue jobs go to.
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "programme-delivery")
-        # RQ_SYNC: run jobs in-process (tests of the web layer); the worker is used otherwise.
-        self.RQ_SYNC = _bool("RQ_SYNC", False)
         # RESCHEDULE_STEP_DELAY: seconds to pause between the sessions a reschedule job moves (0; tests and
         # demos slow it down to watch the progress bar or to kill a worker part-way).
         self.RESCHEDULE_STEP_DELAY = float(os.environ.get("RESCHEDULE_STEP_DELAY", "0"))

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import events, ndelius
+from jobs import events, maintenance, ndelius
 from jobs.context import worker_app
 
 log = logging.getLogger(__name__)
+HOUR, DAY = 3600.0, 86400.0
 
 
 @dataclass
@@ -37,6 +38,8 @@ def timetable(config: dict, start: float) -> list[Periodic]:
         # The first reconciliation waits for the first relays to have sent the backlog.
         Periodic("reconcile", config["NDELIUS_RECONCILE_INTERVAL"], ndelius.queue_reconcile,
                  start + min(60.0, config["NDELIUS_RECONCILE_INTERVAL"])),
+        # Idempotency keys older than a week are dropped once a day (processed_request would grow for ever).
+        Periodic("forget idempotency keys", DAY, maintenance.queue_forget_processed_requests, start + HOUR),
     ]
 
 

@@ -332,19 +332,3 @@ def verify() -> list[Difference]:
     truth = _truth()
     return _completion_differences(truth) + _progress_differences(truth) + _outcome_differences()
 
-
-def recompute_all() -> dict[int, tuple[int, int]]:
-    """Every referral's completed-template count from attendance alone: {referral_id: (completed, stored)}
-    for the ones that differ from what is stored (a summary of `verify()` kept for older callers)."""
-    truth = _truth()
-    counts = (
-        select(truth.c.referral_id, func.count().label("n")).group_by(truth.c.referral_id).subquery("counts")
-    )
-    rows = db.session.execute(
-        select(Referral.id, func.coalesce(counts.c.n, 0), func.coalesce(ReferralProgress.sessions_completed, 0))
-        .outerjoin(counts, counts.c.referral_id == Referral.id)
-        .outerjoin(ReferralProgress, ReferralProgress.referral_id == Referral.id)
-        .where(func.coalesce(counts.c.n, 0) != func.coalesce(ReferralProgress.sessions_completed, 0))
-    ).all()
-    return {referral_id: (truth_n, stored) for referral_id, truth_n, stored in rows}
-
