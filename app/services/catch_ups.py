@@ -4,29 +4,25 @@ catch-up's parent is the session that was missed)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, time
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app import clock
 from app.extensions import db
 from app.models import (
     Attendance,
     Attendee,
-    Facilitator,
     Session,
     SessionFacilitator,
     TemplateCompletion,
     User,
 )
-from app.services import audit, idempotency, outbox
-from app.services.bank_holidays import holidays_between
+from app.services import audit, booking_rules, idempotency, outbox
 from app.services.clashes import first_clash
 from app.services.errors import ServiceError
 from app.services.schedule_guard import refuse_while_busy
 
-HORIZON = timedelta(days=730)
 ABSENT_OR_NOT_COMPLIED = "ATTC"
 """Anyone whose recorded outcome is not ATTC missed the session's content: did not attend (UAAB), attended but
 failed to comply (AFTC), or was absent for an acceptable reason (AA…) — none of them completes it."""
@@ -104,22 +100,8 @@ def _schedule(actor: User, missed: Session, referral_ids: list[int], on: date | 
             raise ServiceError(
                 f"{candidate.attendee.referral.person_name} already has a catch-up on "
                 f"{candidate.pending.starts_at:%-d %B at %H:%M}", "people")
-    if on is None:
-        raise ServiceError("Enter the date of the catch-up", "date")
-    if at is None:
-        raise ServiceError("Enter the start time of the catch-up", "start_time")
-    starts_at = datetime.combine(on, at)
-    if starts_at <= clock.now_local():
-        raise ServiceError("The catch-up must be in the future", "date")
-    if starts_at > clock.now_local() + HORIZON:
-        raise ServiceError("Choose a date within the next two years", "date")
-    holiday = holidays_between(on, on).get(on)
-    if holiday:
-        raise ServiceError(f"{on:%-d %B %Y} is a bank holiday ({holiday})", "date")
-    facilitator = db.session.get(Facilitator, facilitator_id) if 0 < (facilitator_id or 0) < 2**31 else None
-    if facilitator is None or facilitator.region_id != missed.group.region_id:
-        raise ServiceError("Choose a facilitator from the group's region", "facilitator_id")
-    ends_at = starts_at + timedelta(minutes=missed.session_template.duration_minutes)
+    starts_at, ends_at = booking_rules.when(missed, on, at, "catch-up")
+    facilitator = booking_rules.facilitator_of_region(facilitator_id, missed.group.region_id)
     clash = first_clash(starts_at, ends_at, facilitator_ids=[facilitator.id], referral_ids=chosen)
     if clash:
         raise ServiceError(clash[1], clash[0])

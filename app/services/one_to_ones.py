@@ -12,10 +12,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app import clock
 from app.extensions import db
-from app.models import Attendee, Facilitator, NDeliusAppointment, Referral, Session, SessionFacilitator, User
+from app.models import Attendee, NDeliusAppointment, Referral, Session, SessionFacilitator, User
 from app.scheduling import ONE_TO_ONE, suggest_one_to_ones
-from app.services import audit, idempotency, outbox
-from app.services.bank_holidays import holiday_dates, holidays_between
+from app.services import audit, booking_rules, idempotency, outbox
+from app.services.bank_holidays import holiday_dates
 from app.services.clashes import busy, first_clash
 from app.services.errors import ServiceError
 from app.services.schedule_guard import refuse_while_busy
@@ -81,29 +81,6 @@ def _lead_id(session: Session) -> int | None:
     return next((sf.facilitator_id for sf in session.facilitators if sf.role == "lead"), None)
 
 
-def _when(placeholder: Session, on: date | None, at: time | None) -> tuple[datetime, datetime]:
-    if on is None:
-        raise ServiceError("Enter the date of the one-to-one", "date")
-    if at is None:
-        raise ServiceError("Enter the start time of the one-to-one", "start_time")
-    starts_at = datetime.combine(on, at)
-    if starts_at <= clock.now_local():
-        raise ServiceError("The one-to-one must be in the future", "date")
-    if starts_at > clock.now_local() + timedelta(days=730):
-        raise ServiceError("Choose a date within the next two years", "date")
-    holiday = holidays_between(on, on).get(on)
-    if holiday:
-        raise ServiceError(f"{on:%-d %B %Y} is a bank holiday ({holiday})", "date")
-    return starts_at, starts_at + timedelta(minutes=placeholder.session_template.duration_minutes)
-
-
-def _facilitator(placeholder: Session, facilitator_id: int | None) -> Facilitator:
-    facilitator = db.session.get(Facilitator, facilitator_id) if 0 < (facilitator_id or 0) < 2**31 else None
-    if facilitator is None or facilitator.region_id != placeholder.group.region_id:
-        raise ServiceError("Choose a facilitator from the group's region", "facilitator_id")
-    return facilitator
-
-
 def book(actor: User, placeholder: Session, *, referral_id: int, on: date | None, at: time | None,
          facilitator_id: int | None, key: str | None = None) -> Session | None:
     """Book one person's one-to-one. None when this request (its idempotency key) was already processed."""
@@ -122,8 +99,8 @@ def book(actor: User, placeholder: Session, *, referral_id: int, on: date | None
         if existing is not None:
             raise ServiceError(f"{attendee.referral.person_name} already has this one-to-one on "
                                f"{existing.starts_at:%-d %B at %H:%M}: change that booking instead", "date")
-        starts_at, ends_at = _when(placeholder, on, at)
-        facilitator = _facilitator(placeholder, facilitator_id)
+        starts_at, ends_at = booking_rules.when(placeholder, on, at, "one-to-one")
+        facilitator = booking_rules.facilitator_of_region(facilitator_id, placeholder.group.region_id)
         clash = first_clash(starts_at, ends_at, facilitator_ids=[facilitator.id], referral_ids=[referral_id],
                             exclude=[placeholder.id])
         if clash:
@@ -160,8 +137,8 @@ def change(actor: User, booking: Session, *, on: date | None, at: time | None, f
                                "date")
         if booking.starts_at <= clock.now_local():
             raise ServiceError("This one-to-one has already started", "date")
-        starts_at, ends_at = _when(booking.parent, on, at)
-        facilitator = _facilitator(booking.parent, facilitator_id)
+        starts_at, ends_at = booking_rules.when(booking.parent, on, at, "one-to-one")
+        facilitator = booking_rules.facilitator_of_region(facilitator_id, booking.parent.group.region_id)
         attendee_ids = [a.referral_id for a in booking.attendees]
         clash = first_clash(starts_at, ends_at, facilitator_ids=[facilitator.id], referral_ids=attendee_ids,
                             exclude=[booking.id, booking.parent.id])

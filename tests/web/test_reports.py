@@ -12,9 +12,9 @@ from sqlalchemy import event, select
 
 from app import clock
 from app.extensions import db
-from app.models import Attendee, Membership, Session, SessionFacilitator
+from app.models import Attendee, Membership, ReferralProgress, Session, SessionFacilitator
 from app.scheduling import Slot
-from app.services import attendance, catch_ups, membership, progress_report
+from app.services import attendance, catch_ups, membership, progress_grid, progress_report
 from tests.conftest import Browser
 
 JOINED = datetime(2026, 3, 16, 9, tzinfo=UTC)
@@ -152,8 +152,9 @@ def test_dosage_names_the_group_where_each_session_was_attended(browser, known):
     assert (alex["Sessions attended"], alex["Sessions complete"]) == ("3", "2")  # 2.2 attended, failed to comply
     bea = {h.split(" ")[0]: rows["Bea Best"][h] for h in sessions}
     assert (bea["2.1"], bea["2.2"]) == ("BC1", "")  # the catch-up; the acceptable absence is not attended
-    by_person = {r.referral.person_name: r.progress.sessions_completed for r in
-                 progress_report.group_progress(known["bc1"]).rows}
+    grid = progress_grid.group_progress(progress_grid.GridGroup.of(known["bc1"]))
+    by_person = {r.referral.person_name: db.session.get(ReferralProgress, r.referral.id).sessions_completed
+                 for r in grid.rows}
     assert all(rows[name]["Sessions complete"] == str(n) for name, n in by_person.items())
 
 

@@ -1,18 +1,16 @@
 """The four standard reports as CSV downloads for leads (issue 15.5), region-scoped; an admin chooses the region."""
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, abort, render_template, stream_with_context
+from flask import Blueprint, abort, render_template
 from flask.typing import ResponseReturnValue
 
 from app import clock
 from app.services import reports
 from app.web import restricted
 from app.web.access import roles
+from app.web.csv_download import csv_response
 from app.web.region_choice import region_choice
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -25,11 +23,6 @@ NAV = [(35, "Reports", "reports.index", READERS)]
 def index() -> ResponseReturnValue:
     return render_template("reports/index.html", reports=reports.catalogue(), choice=region_choice(),
                            today=clock.today())
-
-
-def _safe(value: str) -> str:
-    """Spreadsheets run cells that start with = + - @ as formulas: make them text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 @bp.route("/group-size.csv")
@@ -65,18 +58,4 @@ def _download(slug: str) -> ResponseReturnValue:
         crn_at, name_at = report.person_columns
         rows = restricted.masked_rows(rows, crn_at=crn_at, name_at=name_at)
 
-    def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(header)
-        for row in rows:
-            writer.writerow([_safe(value) for value in row])
-            if buffer.tell() > 16384:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{slug}-{choice.title}-{clock.today():%Y-%m-%d}").lower()
-    return Response(stream_with_context(generate()), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return csv_response(header, rows, f"{slug}-{choice.title}-{clock.today():%Y-%m-%d}".lower())
