@@ -93,6 +93,9 @@ class Config:
         self.NDELIUS_RELAY_INTERVAL = float(os.environ.get("NDELIUS_RELAY_INTERVAL", "5"))
         self.NDELIUS_SWEEP_INTERVAL = float(os.environ.get("NDELIUS_SWEEP_INTERVAL", "60"))
         self.NDELIUS_RECONCILE_INTERVAL = float(os.environ.get("NDELIUS_RECONCILE_INTERVAL", "900"))
+        # SCHEDULER_TICK (s): how often `python -m jobs.scheduler` looks whether a job's period has begun. Any
+        # number of schedulers may run: each job runs once per period, whoever claims it first in Redis.
+        self.SCHEDULER_TICK = float(os.environ.get("SCHEDULER_TICK", "0.5"))
         # NDELIUS_RECONCILE_DAYS_BACK: reconciliation compares appointments from this many days ago onwards.
         self.NDELIUS_RECONCILE_DAYS_BACK = int(os.environ.get("NDELIUS_RECONCILE_DAYS_BACK", "60"))
         # --- HMPPS domain events (issue 14; README "Domain events") ---

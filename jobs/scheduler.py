@@ -1,17 +1,26 @@
 """`python -m jobs.scheduler`: queues the periodic jobs - the nDelius relay every few seconds (when the outbox
-holds due work), the outbox sweeper (which queues a relay for whatever the outbox still holds) and
-reconciliation less often. It keeps its timetable in memory, not in Redis, so a Redis flush or restart does
-not stop it; it only ever enqueues (deterministic job ids: a job still waiting or running is not queued twice),
-so running two schedulers is harmless."""
+holds due work), the outbox sweeper (which queues a relay for whatever the outbox still holds), the domain-event
+publisher and reconciliation less often.
+
+Several schedulers may run (one beside each worker, or two for safety): time is cut into periods of each job's
+interval, aligned to the epoch (plus the job's offset), so every scheduler agrees on them. Whoever first claims
+a job's period in Redis (``SET key NX PX``: the key names the job and the period) queues it; the others see the
+claim and leave that period alone. A claim expires after a short while if its scheduler died before queueing,
+so another scheduler takes the period over; once queued, the key stays until the period is over. The timetable
+itself lives in each process, so a Redis flush or restart does not stop a scheduler, and queueing is idempotent
+(deterministic job ids: a job still waiting or running is not queued twice)."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,43 +29,94 @@ from jobs.context import worker_app
 
 log = logging.getLogger(__name__)
 HOUR, DAY = 3600.0, 86400.0
+CLAIM_SECONDS = 30  # a claim whose scheduler died before queueing is taken over after this (or the interval)
+DONE = b"queued"
 
 
 @dataclass
 class Periodic:
     name: str
-    every: float
+    every: float  # seconds: one run per period
     enqueue: Callable[[], object]
-    next_at: float = 0.0
+    offset: float = 0.0  # periods start at epoch + offset + k * every (a nightly job's hour)
+    not_before: float = 0.0  # this scheduler leaves the job alone until then (wall-clock seconds)
+    done_period: int | None = None  # the last period this scheduler saw queued (by itself or another)
+
+    def period(self, now: float) -> int:
+        return int((now - self.offset) // self.every)
+
+    def period_end(self, period: int) -> float:
+        return self.offset + (period + 1) * self.every
 
 
 def timetable(config: dict, start: float) -> list[Periodic]:
+    """Every periodic job, with its interval from the configuration (`start`: wall-clock seconds)."""
     return [
-        Periodic("relay", config["NDELIUS_RELAY_INTERVAL"], ndelius.queue_relay_if_due, start),
-        Periodic("sweep", config["NDELIUS_SWEEP_INTERVAL"], ndelius.queue_sweep, start),
-        Periodic("domain events", config["EVENTS_RELAY_INTERVAL"], events.queue_publish_if_due, start),
+        Periodic("relay", config["NDELIUS_RELAY_INTERVAL"], ndelius.queue_relay_if_due),
+        Periodic("sweep", config["NDELIUS_SWEEP_INTERVAL"], ndelius.queue_sweep),
+        Periodic("domain events", config["EVENTS_RELAY_INTERVAL"], events.queue_publish_if_due),
         # The first reconciliation waits for the first relays to have sent the backlog.
         Periodic("reconcile", config["NDELIUS_RECONCILE_INTERVAL"], ndelius.queue_reconcile,
-                 start + min(60.0, config["NDELIUS_RECONCILE_INTERVAL"])),
+                 not_before=start + min(60.0, config["NDELIUS_RECONCILE_INTERVAL"])),
         # Idempotency keys older than a week are dropped once a day (processed_request would grow for ever).
-        Periodic("forget idempotency keys", DAY, maintenance.queue_forget_processed_requests, start + HOUR),
+        Periodic("forget idempotency keys", DAY, maintenance.queue_forget_processed_requests,
+                 not_before=start + HOUR),
     ]
 
 
-def tick(jobs: list[Periodic], now: float) -> list[str]:
-    """Queue every job that is due; the names queued. A Redis error is logged and tried again next tick."""
+def lock_key(prefix: str, job: Periodic, period: int) -> str:
+    return f"{prefix}:periodic:{job.name.replace(' ', '-')}:{period}"
+
+
+def tick(jobs: list[Periodic], now: float, *, redis: Redis | None = None, prefix: str | None = None,
+         owner: str | None = None) -> list[str]:
+    """Queue every job whose current period nobody has queued yet; the names this scheduler queued. A Redis or
+    database error is logged and the job is tried again next tick."""
+    from flask import current_app
+
+    from jobs.enqueue import redis_connection
+
+    redis = redis if redis is not None else redis_connection()
+    prefix = prefix or current_app.config["RQ_QUEUE"]
+    owner = owner or f"{socket.gethostname()}:{os.getpid()}"
     queued = []
     for job in jobs:
-        if now < job.next_at:
+        if now < job.not_before:
+            continue
+        period = job.period(now)
+        if job.done_period == period:
+            continue
+        key = lock_key(prefix, job, period)
+        try:
+            claim_ms = max(1000, int(min(job.every, CLAIM_SECONDS) * 1000))
+            if not redis.set(key, owner, nx=True, px=claim_ms):
+                if redis.get(key) == DONE:
+                    job.done_period = period  # another scheduler queued it
+                continue  # or is queueing it: if it dies, its claim expires and this one takes over
+        except RedisError as exc:
+            log.warning("could not claim %s: %s", job.name, exc)
             continue
         try:
             job.enqueue()
         except (RedisError, SQLAlchemyError) as exc:
             log.warning("could not queue %s: %s", job.name, exc)
+            _release(redis, key)
             continue
-        job.next_at = now + job.every
+        try:  # the period is taken until it ends (and a while after: clocks of two machines differ a little)
+            redis.set(key, DONE, px=int((job.period_end(period) - now + job.every) * 1000))
+        except RedisError as exc:
+            log.warning("could not mark %s queued: %s", job.name, exc)
+        job.done_period = period
+        log.info("periodic job queued: %s period %d by %s", job.name, period, owner)
         queued.append(job.name)
     return queued
+
+
+def _release(redis: Redis, key: str) -> None:
+    try:
+        redis.delete(key)
+    except RedisError:
+        pass  # it expires by itself
 
 
 def main() -> int:
@@ -70,11 +130,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     with app.app_context():
-        jobs = timetable(app.config, time.monotonic())
+        jobs = timetable(app.config, time.time())
         log.info("scheduler started: %s", ", ".join(f"{j.name} every {j.every:g}s" for j in jobs))
         while not stopping:
-            tick(jobs, time.monotonic())
-            time.sleep(0.5)
+            tick(jobs, time.time())
+            time.sleep(app.config["SCHEDULER_TICK"])
     return 0
 
 
