@@ -7,6 +7,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from app.services.periodic_runs import recorded
 from jobs.context import with_app
 from jobs.enqueue import enqueue
 
@@ -16,6 +17,7 @@ CASE_REFRESH_JOB = "case-refresh-{referral_id}"
 
 
 @with_app
+@recorded("domain events")
 def publish() -> dict[str, Any]:
     from app.services import events_publish
 

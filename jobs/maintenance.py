@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from app.services.periodic_runs import recorded
 from jobs.context import with_app
 from jobs.enqueue import enqueue
 
@@ -17,6 +18,7 @@ def refresh_bank_holidays() -> int:
 
 
 @with_app
+@recorded("forget idempotency keys", summary=lambda count: f"{count} keys older than {KEEP_KEYS_DAYS} days dropped")
 def forget_processed_requests() -> int:
     """Drop idempotency keys nobody will retry any more, so `processed_request` does not grow for ever."""
     from app.services import idempotency

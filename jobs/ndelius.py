@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from app.services.periodic_runs import recorded
 from jobs.context import with_app
 from jobs.enqueue import enqueue
 
@@ -17,6 +18,7 @@ RELAY_BUDGET_SECONDS = 120  # a relay job stops claiming after this; the next on
 
 
 @with_app
+@recorded("relay")
 def relay() -> dict[str, Any]:
     """Drain the outbox (bounded by a time budget, well inside the job timeout)."""
     from app.services import ndelius_sync
@@ -25,6 +27,7 @@ def relay() -> dict[str, Any]:
 
 
 @with_app
+@recorded("sweep")
 def sweep() -> dict[str, int]:
     """Free leases of relays that died, and queue a relay whenever the outbox holds due work."""
     from app.services import ndelius_sync
@@ -36,6 +39,7 @@ def sweep() -> dict[str, int]:
 
 
 @with_app
+@recorded("reconcile", only_if=lambda region_id=None: region_id is None)  # the national run
 def reconcile(region_id: int | None = None) -> dict[str, Any]:
     """One reconciliation run (of one region, or of all). Fails - to be retried - only when no search got an
     answer; a run with some failed searches is recorded as such on its row."""

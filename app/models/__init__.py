@@ -12,6 +12,7 @@ from app.models.group import Group, GroupFacilitator, GroupSlot, Membership
 from app.models.idempotency import ProcessedRequest
 from app.models.ndelius import NDeliusAppointment, NDeliusDisagreement, NDeliusReconciliation, OutboxItem
 from app.models.operation import Operation, OperationStep
+from app.models.periodic import PeriodicRun
 from app.models.programme import Module, ProgrammeTemplate, SessionTemplate
 from app.models.referral import Referral, ReferralProgress, TemplateCompletion
 from app.models.session import Attendance, AttendanceHistory, Attendee, Session, SessionFacilitator
@@ -41,6 +42,7 @@ __all__ = [
     "Operation",
     "OperationStep",
     "OutboxItem",
+    "PeriodicRun",
     "ProcessedRequest",
     "ProgrammeTemplate",
     "Referral",

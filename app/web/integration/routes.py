@@ -3,15 +3,16 @@ with us (reconciliation). Treatment managers and admins; region-scoped."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from redis.exceptions import RedisError
 
 from app.clock import LONDON
 from app.integrations.circuit_breaker import CLOSED, RedisCircuitBreaker
-from app.services import case_data, ndelius_status
+from app.services import case_data, ndelius_status, periodic_runs
 from app.services.errors import ServiceError
 from app.services.ndelius_reconcile import FIELDS
 from app.web.access import MANAGERS, is_htmx, roles
@@ -37,6 +38,39 @@ def _circuit() -> tuple[str, int]:
         return "unknown", 0
 
 
+# What each periodic job of jobs/scheduler.py does, as the integration page names it.
+PERIODIC_JOBS = {
+    "relay": "Send changes to nDelius",
+    "sweep": "Free work of relays that stopped, send what is left",
+    "domain events": "Publish domain events",
+    "reconcile": "Check our appointments against nDelius",
+    "forget idempotency keys": "Forget week-old repeat-protection keys",
+}
+
+
+def _every(seconds: float) -> str:
+    if seconds < 60:
+        return f"Every {seconds:g} seconds"
+    if seconds == 60:
+        return "Every minute"
+    if seconds < 3600:
+        return f"Every {seconds / 60:g} minutes"
+    if seconds == 86400:
+        return "Every day"
+    return f"Every {seconds / 3600:g} hours"
+
+
+def _periodic() -> list[dict[str, Any]]:
+    """Each periodic job (the scheduler's timetable) with its last run: for admins."""
+    from jobs.scheduler import timetable
+
+    runs = periodic_runs.latest()
+    return [{"name": job.name, "what": PERIODIC_JOBS.get(job.name, job.name.capitalize()),
+             "every": _every(job.every), "run": runs.get(job.name),
+             "overdue": periodic_runs.is_overdue(runs.get(job.name), job.every)}
+            for job in timetable(current_app.config, 0.0)]
+
+
 @bp.route("")
 @roles(*MANAGERS)
 def index():  # type: ignore[no-untyped-def]
@@ -53,6 +87,7 @@ def index():  # type: ignore[no-untyped-def]
         disagreements=ndelius_status.disagreements(current_user),
         case_disagreements=case_data.open_disagreements(
             region_id=None if current_user.role == "admin" else current_user.region_id),  # issue 14.3
+        periodic=_periodic() if current_user.role == "admin" else [],
     )
     return render_template("integration/index.html", **context)
 
