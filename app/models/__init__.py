@@ -11,6 +11,7 @@ from app.models.events import CrnMerge, DomainEventOutbox, InboundEvent, Referra
 from app.models.group import Group, GroupFacilitator, GroupSlot, Membership
 from app.models.idempotency import ProcessedRequest
 from app.models.ndelius import NDeliusAppointment, NDeliusDisagreement, NDeliusReconciliation, OutboxItem
+from app.models.needs import ExcludedLocation, NonAssociation, Unavailability
 from app.models.operation import Operation, OperationStep
 from app.models.periodic import PeriodicRun
 from app.models.programme import Module, ProgrammeTemplate, SessionTemplate
@@ -29,6 +30,7 @@ __all__ = [
     "CaseFact",
     "CrnMerge",
     "DomainEventOutbox",
+    "ExcludedLocation",
     "Facilitator",
     "Group",
     "GroupFacilitator",
@@ -39,6 +41,7 @@ __all__ = [
     "NDeliusAppointment",
     "NDeliusDisagreement",
     "NDeliusReconciliation",
+    "NonAssociation",
     "Operation",
     "OperationStep",
     "OutboxItem",
@@ -53,5 +56,6 @@ __all__ = [
     "SessionFacilitator",
     "SessionTemplate",
     "TemplateCompletion",
+    "Unavailability",
     "User",
 ]

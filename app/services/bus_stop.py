@@ -23,6 +23,7 @@ from app.models import (
 )
 from app.scheduling.bus_stop import WINDOW_DAYS, Fit, first_incomplete, fit, last_day_to_rejoin, within_window
 from app.scheduling.template import TemplateKey
+from app.services import needs as needs_service
 from app.services.joining import member_count, member_counts, refusal
 from app.services.programme import load_template
 
@@ -171,6 +172,8 @@ def find_groups(referral: Referral) -> tuple[Position, list[GroupOption], list[G
     ))
     upcoming = _next_sessions([g.id for g in groups if g.started_at is not None])
     members = member_counts([g.id for g in groups])
+    needs = needs_service.of(referral)
+    minutes = needs_service.group_minutes([g.template_id for g in groups]) if needs.any else {}
     templates: dict[int, ProgrammeTemplate] = {}
     fitting, others = [], []
     for group in groups:
@@ -178,7 +181,8 @@ def find_groups(referral: Referral) -> tuple[Position, list[GroupOption], list[G
         if group.started_at is not None and next_session is None:
             continue  # finished, or nothing left to join
         option = GroupOption(group=group, members=members.get(group.id, 0), next_session=next_session)
-        option.reason = (refusal(group, referral, members=option.members, has_future=True)
+        option.reason = (refusal(group, referral, members=option.members, has_future=True, needs=needs,
+                                 minutes=minutes.get(group.template_id))
                          or _place_reason(position, option, templates))
         (fitting if option.fits else others).append(option)
     fitting.sort(key=lambda o: (o.fit.behind if o.fit else 0, o.next_session.starts_at if o.next_session
@@ -245,10 +249,13 @@ def candidates_for(group: Group) -> tuple[list[Candidate], list[Candidate]]:
     fitting, others = [], []
     referrals = list(db.session.scalars(query.order_by(Referral.person_name, Referral.id)))
     last_left = _last_left_by_referral([r.id for r in referrals])
+    needs = needs_service.load([r.id for r in referrals])
+    minutes = needs_service.group_minutes([group.template_id])[group.template_id] if referrals else None
     for referral in referrals:
         position = position_of(referral, left=last_left.get(referral.id), templates=templates)
         option = GroupOption(group=group, members=members, next_session=next_session)
-        option.reason = (refusal(group, referral, members=members, has_future=next_session is not None)
+        option.reason = (refusal(group, referral, members=members, has_future=next_session is not None,
+                                 needs=needs[referral.id], minutes=minutes)
                          or _place_reason(position, option, templates))
         (fitting if option.fits else others).append(Candidate(referral, position, option))
     fitting.sort(key=lambda c: (c.option.fit.behind if c.option.fit else 0, c.referral.person_name))

@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Group, Membership, Referral, Session
 from app.models.group import GROUP_SIZE_LIMIT
 from app.models.referral import CLOSED_STATUSES
+from app.services import needs as needs_service
 
 LDC = "an LDC group (learning disabilities and challenges)"
 
@@ -53,10 +54,11 @@ def matching_mismatch(group: Group, referral: Referral) -> str | None:
     return None
 
 
-def refusal(group: Group, referral: Referral, *, members: int | None = None,
-            has_future: bool | None = None) -> str | None:
+def refusal(group: Group, referral: Referral, *, members: int | None = None, has_future: bool | None = None,
+            needs: needs_service.Needs | None = None, minutes: int | None = None) -> str | None:
     """Why this person cannot join this group, or None (the point of the programme is checked apart, by
-    bus_stop.place_refusal). `members` / `has_future` may be given when already known, to save queries."""
+    bus_stop.place_refusal). `members` / `has_future` / `needs` (what the person cannot do) / `minutes` (how long
+    the group's sessions last) may be given when already known, to save queries."""
     if referral.region_id != group.region_id:
         return f"{referral.person_name} is in another region"
     if referral.status in CLOSED_STATUSES:
@@ -66,6 +68,14 @@ def refusal(group: Group, referral: Referral, *, members: int | None = None,
     mismatch = matching_mismatch(group, referral)
     if mismatch:
         return mismatch
+    if needs is None:
+        needs = needs_service.of(referral)
+    if needs.any:
+        if minutes is None:
+            minutes = needs_service.group_minutes([group.template_id])[group.template_id]
+        stopped = needs_service.refusal(group, referral, needs, minutes)
+        if stopped:
+            return stopped
     if (member_count(group) if members is None else members) >= GROUP_SIZE_LIMIT:
         return f"Group {group.code} is full ({GROUP_SIZE_LIMIT} people)"
     if group.started_at is not None and not (bool(future_sessions(group)) if has_future is None else has_future):

@@ -14,7 +14,7 @@ from app import clock
 from app.extensions import db
 from app.models import Attendee, NDeliusAppointment, Referral, Session, SessionFacilitator, User
 from app.scheduling import ONE_TO_ONE, suggest_one_to_ones
-from app.services import audit, booking_rules, idempotency, outbox
+from app.services import audit, booking_rules, idempotency, needs, outbox
 from app.services.bank_holidays import holiday_dates
 from app.services.clashes import busy, first_clash
 from app.services.errors import ServiceError
@@ -66,6 +66,9 @@ def booking_rows(placeholder: Session, facilitator_id: int | None = None) -> lis
         start = max(placeholder.starts_at, now.replace(minute=0, second=0) + timedelta(hours=1))
         diary = busy(start - timedelta(days=1), start + SUGGESTION_WINDOW, facilitator_ids=[facilitator_id],
                      referral_ids=[a.referral_id for a in attendees], exclude=[placeholder.id])
+        # the times each person has said they cannot attend (work, care) are busy too (issue 15.3)
+        diary += needs.unavailable_busy([a.referral_id for a in to_suggest], start - timedelta(days=1),
+                                        start + SUGGESTION_WINDOW)
         try:
             suggestions = suggest_one_to_ones(
                 start, placeholder.session_template.duration_minutes,

@@ -70,6 +70,15 @@ MATRIX: dict[str, tuple[str, ...]] = {
     # differences between the referral and nDelius
     "people.show": EVERYONE,
     "people.resolve": MANAGERS,
+    # what a person cannot do, recorded before allocating (issue 15.3): everyone sees it on the person's page;
+    # managers record and remove it
+    "people.needs": MANAGERS,
+    "people.add_time": MANAGERS,
+    "people.remove_time": MANAGERS,
+    "people.add_location": MANAGERS,
+    "people.remove_location": MANAGERS,
+    "people.add_non_association": MANAGERS,
+    "people.remove_non_association": MANAGERS,
     # domain events (issue 14): admins see dead letters, retry or dismiss them, and re-publish refused events
     "events_admin.index": ("admin",),
     "events_admin.retry": ("admin",),

@@ -32,6 +32,7 @@ def build_region(world, code: str, sentinel: str):  # type: ignore[no-untyped-de
            "referral_id": waiting.id, "facilitator_id": facilitator.id, "attendee_id": attendee.id,
            "membership_id": group.memberships[0].id, "user_id": users["facilitator"].id}
     ids.update(_ndelius_problems(region, attendee, sentinel))
+    ids.update(_needs(waiting, members[0], users["treatment_manager"]))
     from app.models import InboundEvent  # a dead letter for the admins' domain events page (issue 14)
 
     dead = InboundEvent(message_id=f"message-{sentinel}", event_type="unknown", status="dead", body="{}",
@@ -40,6 +41,18 @@ def build_region(world, code: str, sentinel: str):  # type: ignore[no-untyped-de
     db.session.commit()
     ids["event_id"] = dead.id
     return users, ids
+
+
+def _needs(waiting, member, manager) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """What the waiting person cannot do (issue 15.3): a time, a location, a non-association."""
+    from datetime import time
+
+    from app.services import needs
+
+    row = needs.add_unavailability(manager, waiting, day_of_week=4, start=time(9), end=time(12), reason="Work")
+    place = needs.add_excluded_location(manager, waiting, location="Elsewhere", reason="Too far")
+    pair = needs.add_non_association(manager, waiting, crn=member.crn, reason="Co-defendant")
+    return {"time_id": row.id, "location_id": place.id, "pair_id": pair.id}
 
 
 def _ndelius_problems(region, attendee, sentinel: str) -> dict[str, int]:  # type: ignore[no-untyped-def]

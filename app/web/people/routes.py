@@ -8,15 +8,18 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app import clock
 from app.extensions import db
-from app.models import CaseDisagreement
+from app.models import AuditEvent, CaseDisagreement, ExcludedLocation, Group, NonAssociation, Unavailability
 from app.services import case_data, lao
+from app.services import needs as needs_service
 from app.services import person as person_service
 from app.services import waiting_list as waiting
 from app.services.errors import ServiceError
 from app.web.access import EVERYONE, MANAGERS, roles
+from app.web.people.forms import LocationForm, NonAssociationForm, UnavailabilityForm
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 
@@ -41,7 +44,8 @@ def local_datetime(moment: datetime | None) -> str:
 
 def _page(referral, errors: dict | None = None) -> str:  # type: ignore[no-untyped-def]
     return render_template("people/show.html", record=person_service.record(referral), errors=errors or {},
-                           local_datetime=local_datetime)
+                           local_datetime=local_datetime, needs=needs_service.of(referral),
+                           describe_time=needs_service.describe_time)
 
 
 @bp.route("/<int:referral_id>")
@@ -68,3 +72,155 @@ def resolve(referral_id: int, disagreement_id: int) -> ResponseReturnValue:
         return _page(referral, {disagreement_id: exc.message}), 400
     flash(f"{case_data.Field.of(disagreement.field).label}: difference resolved", "success")
     return redirect(url_for("people.show", referral_id=referral.id) + "#details")
+
+
+# what the person cannot do (issue 15.3) ---------------------------------------------------------------------------
+
+def _needs_page(referral, forms: dict | None = None, status: int = 200) -> ResponseReturnValue:  # type: ignore[no-untyped-def]
+    forms = forms or {}
+    locations = sorted(set(db.session.scalars(
+        select(Group.delivery_location).where(Group.region_id == referral.region_id))))
+    changes = list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.object_type == "referral", AuditEvent.object_id == referral.id,
+                                 AuditEvent.action.in_(NEEDS_ACTIONS))
+        .options(joinedload(AuditEvent.user)).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(50)))
+    person_needs = needs_service.of(referral)
+    together = {other.id: needs_service.shared_group(referral, other.id) for _, other in person_needs.associations}
+    return render_template(
+        "people/needs.html", referral=referral, needs=person_needs, together=together,
+        time_form=forms.get("time") or UnavailabilityForm(formdata=None, prefix="time"),
+        location_form=forms.get("location") or LocationForm(formdata=None, prefix="location"),
+        association_form=forms.get("association") or NonAssociationForm(formdata=None, prefix="association"),
+        known_locations=locations, changes=changes, local_datetime=local_datetime,
+        describe_time=needs_service.describe_time), status
+
+
+NEEDS_ACTIONS = ("referral.unavailability_added", "referral.unavailability_removed", "referral.location_excluded",
+                 "referral.location_allowed", "referral.non_association_added",
+                 "referral.non_association_removed")
+
+
+def _needs_url(referral_id: int, anchor: str) -> str:
+    return url_for("people.needs", referral_id=referral_id) + anchor
+
+
+def _fail(referral, key: str, form, exc: ServiceError) -> ResponseReturnValue:  # type: ignore[no-untyped-def]
+    db.session.rollback()
+    field = getattr(form, exc.field or "reason", None) or form.reason
+    field.errors = [*field.errors, exc.message]
+    return _needs_page(referral, {key: form}, 400)
+
+
+@bp.route("/<int:referral_id>/needs")
+@roles(*MANAGERS)
+def needs(referral_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    return _needs_page(referral)
+
+
+@bp.route("/<int:referral_id>/needs/times", methods=["POST"])
+@roles(*MANAGERS)
+def add_time(referral_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    form = UnavailabilityForm(prefix="time")
+    if not form.validate():
+        return _needs_page(referral, {"time": form}, 400)
+    try:
+        row = needs_service.add_unavailability(
+            current_user, referral, day_of_week=form.day_of_week.data if form.day_of_week.data != -1 else None,
+            start=form.start_time.data, end=form.end_time.data, reason=form.reason.data)
+    except ServiceError as exc:
+        return _fail(referral, "time", form, exc)
+    flash(f"{referral.person_name} cannot attend on {needs_service.describe_time(row)} ({row.reason}): groups "
+          "meeting then will not take them", "success")
+    return redirect(_needs_url(referral.id, "#times"))
+
+
+@bp.route("/<int:referral_id>/needs/times/<int:time_id>/remove", methods=["POST"])
+@roles(*MANAGERS)
+def remove_time(referral_id: int, time_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    row = db.session.scalar(select(Unavailability).where(Unavailability.id == time_id,
+                                                         Unavailability.referral_id == referral.id)) or abort(404)
+    when = needs_service.describe_time(row)
+    needs_service.remove_unavailability(current_user, referral, row)
+    flash(f"Removed: {referral.person_name} cannot attend on {when}", "success")
+    return redirect(_needs_url(referral.id, "#times"))
+
+
+@bp.route("/<int:referral_id>/needs/locations", methods=["POST"])
+@roles(*MANAGERS)
+def add_location(referral_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    form = LocationForm(prefix="location")
+    if not form.validate():
+        return _needs_page(referral, {"location": form}, 400)
+    try:
+        place = needs_service.add_excluded_location(current_user, referral, location=form.location.data,
+                                                    reason=form.reason.data)
+    except ServiceError as exc:
+        return _fail(referral, "location", form, exc)
+    flash(f"{referral.person_name} cannot attend {place.location}: groups meeting there will not take them",
+          "success")
+    return redirect(_needs_url(referral.id, "#locations"))
+
+
+@bp.route("/<int:referral_id>/needs/locations/<int:location_id>/remove", methods=["POST"])
+@roles(*MANAGERS)
+def remove_location(referral_id: int, location_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    place = db.session.scalar(select(ExcludedLocation).where(
+        ExcludedLocation.id == location_id, ExcludedLocation.referral_id == referral.id)) or abort(404)
+    name = place.location
+    needs_service.remove_excluded_location(current_user, referral, place)
+    flash(f"Removed: {referral.person_name} can attend {name} again", "success")
+    return redirect(_needs_url(referral.id, "#locations"))
+
+
+@bp.route("/<int:referral_id>/needs/non-associations", methods=["POST"])
+@roles(*MANAGERS)
+def add_non_association(referral_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    form = NonAssociationForm(prefix="association")
+    if not form.validate():
+        return _needs_page(referral, {"association": form}, 400)
+    try:
+        pair = needs_service.add_non_association(current_user, referral, crn=form.crn.data, reason=form.reason.data)
+    except ServiceError as exc:
+        return _fail(referral, "association", form, exc)
+    other = pair.other if pair.referral_id == referral.id else pair.referral
+    message = f"{referral.person_name} and {other.person_name} will not be put in a group together"
+    both_in = needs_service.shared_group(referral, other.id)
+    if both_in is not None:
+        message += f". They are both in group {both_in.code} now: remove one of them from it"
+    flash(message, "success")
+    return redirect(_needs_url(referral.id, "#non-associations"))
+
+
+@bp.route("/<int:referral_id>/needs/non-associations/<int:pair_id>/remove", methods=["POST"])
+@roles(*MANAGERS)
+def remove_non_association(referral_id: int, pair_id: int) -> ResponseReturnValue:
+    referral, refused = _visible(referral_id)
+    if refused is not None:
+        return _restricted_page(refused)
+    pair = db.session.scalar(select(NonAssociation).where(
+        NonAssociation.id == pair_id,
+        (NonAssociation.referral_id == referral.id) | (NonAssociation.other_referral_id == referral.id))) \
+        or abort(404)
+    other = pair.other if pair.referral_id == referral.id else pair.referral
+    name = other.person_name
+    needs_service.remove_non_association(current_user, referral, pair)
+    flash(f"Removed: {referral.person_name} and {name} may be in a group together", "success")
+    return redirect(_needs_url(referral.id, "#non-associations"))

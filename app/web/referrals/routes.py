@@ -10,6 +10,7 @@ from app.extensions import db
 from app.models import Group
 from app.services import bus_stop
 from app.services import membership as membership_service
+from app.services import needs as needs_service
 from app.services import waiting_list as waiting
 from app.services.errors import ServiceError
 from app.services.groups import region_filter
@@ -41,7 +42,8 @@ def _find_page(referral_id: int, errors: list | None = None, status: int = 200):
     position, fitting, others = bus_stop.find_groups(referral)
     current = membership_service.active_membership(referral)
     return render_template("referrals/find.html", referral=referral, position=position, fitting=fitting,
-                           others=others, current=current, errors=errors or []), status
+                           others=others, current=current, errors=errors or [],
+                           needs=needs_service.of(referral), describe_time=needs_service.describe_time), status
 
 
 @bp.route("/<int:referral_id>/groups")
