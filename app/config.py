@@ -96,6 +96,10 @@ class Config:
         # SCHEDULER_TICK (s): how often `python -m jobs.scheduler` looks whether a job's period has begun. Any
         # number of schedulers may run: each job runs once per period, whoever claims it first in Redis.
         self.SCHEDULER_TICK = float(os.environ.get("SCHEDULER_TICK", "0.5"))
+        # NIGHTLY_AT: the time of day (HH:MM, UTC) the nightly jobs' periods begin (progress verify, bank holidays).
+        # PROGRESS_VERIFY_INTERVAL (s): how often `flask progress verify`'s check runs from the scheduler (nightly).
+        self.NIGHTLY_AT = os.environ.get("NIGHTLY_AT", "02:00")
+        self.PROGRESS_VERIFY_INTERVAL = float(os.environ.get("PROGRESS_VERIFY_INTERVAL", "86400"))
         # NDELIUS_RECONCILE_DAYS_BACK: reconciliation compares appointments from this many days ago onwards.
         self.NDELIUS_RECONCILE_DAYS_BACK = int(os.environ.get("NDELIUS_RECONCILE_DAYS_BACK", "60"))
         # --- HMPPS domain events (issue 14; README "Domain events") ---

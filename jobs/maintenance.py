@@ -7,6 +7,8 @@ from jobs.context import with_app
 from jobs.enqueue import enqueue
 
 FORGET_JOB = "forget-processed-requests"
+VERIFY_JOB = "progress-verify"
+SHOW_DIFFERENCES = 3  # how many of the differences the integration page lists
 KEEP_KEYS_DAYS = 7  # a tablet retries within minutes or hours, not weeks
 
 
@@ -28,3 +30,25 @@ def forget_processed_requests() -> int:
 
 def queue_forget_processed_requests() -> None:
     enqueue("jobs.maintenance.forget_processed_requests", job_id=FORGET_JOB, timeout=300, retries=1)
+
+
+def _verify_summary(result: dict) -> str:
+    if not result["differences"]:
+        return "Stored progress matches attendance."
+    more = result["differences"] - len(result["first"])
+    listed = "; ".join(result["first"]) + (f"; and {more} more" if more else "")
+    return f"{result['differences']} differences between stored progress and attendance: {listed}"
+
+
+@with_app
+@recorded("progress verify", summary=_verify_summary, failed_if=lambda result: bool(result["differences"]))
+def verify_progress() -> dict:
+    """`flask progress verify` from the scheduler: recompute everyone's progress from attendance and compare."""
+    from app.services import progress
+
+    differences = progress.verify()
+    return {"differences": len(differences), "first": [str(d) for d in differences[:SHOW_DIFFERENCES]]}
+
+
+def queue_verify_progress() -> None:
+    enqueue("jobs.maintenance.verify_progress", job_id=VERIFY_JOB, timeout=1800, retries=1)

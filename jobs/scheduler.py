@@ -61,7 +61,17 @@ def timetable(config: dict, start: float) -> list[Periodic]:
         # Idempotency keys older than a week are dropped once a day (processed_request would grow for ever).
         Periodic("forget idempotency keys", DAY, maintenance.queue_forget_processed_requests,
                  not_before=start + HOUR),
+        nightly("progress verify", config["PROGRESS_VERIFY_INTERVAL"], maintenance.queue_verify_progress,
+                config, start),
     ]
+
+
+def nightly(name: str, every: float, enqueue: Callable[[], object], config: dict, start: float) -> Periodic:
+    """A job whose periods begin at NIGHTLY_AT (UTC) and whose first run is at the next one, not at start."""
+    hours, minutes = (int(part) for part in config["NIGHTLY_AT"].split(":"))
+    job = Periodic(name, every, enqueue, offset=(hours * HOUR + minutes * 60) % every)
+    job.done_period = job.period(start)
+    return job
 
 
 def lock_key(prefix: str, job: Periodic, period: int) -> str:

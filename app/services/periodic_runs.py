@@ -25,10 +25,11 @@ TABLE = PeriodicRun.__table__
 
 
 def recorded(name: str, *, only_if: Callable[..., bool] | None = None,
-             summary: Callable[[Any], str] | None = None) -> Callable[[F], F]:
+             summary: Callable[[Any], str] | None = None,
+             failed_if: Callable[[Any], bool] | None = None) -> Callable[[F], F]:
     """Record each run of the decorated job under `name` (when `only_if(*args, **kwargs)`, if given): when it
-    started and finished, whether it failed, and a one-line summary of what it returned (`summary(result)`, or
-    its counts) or of its error."""
+    started and finished, whether it failed (raised, or `failed_if(result)`: a check that found something wrong),
+    and a one-line summary of what it returned (`summary(result)`, or its counts) or of its error."""
 
     def decorate(func: F) -> F:
         @wraps(func)
@@ -41,7 +42,8 @@ def recorded(name: str, *, only_if: Callable[..., bool] | None = None,
             except Exception as exc:
                 save(name, started, "failed", f"{type(exc).__name__}: {exc}")
                 raise
-            save(name, started, "ok", (summary or summarise)(result))
+            outcome = "failed" if failed_if is not None and failed_if(result) else "ok"
+            save(name, started, outcome, (summary or summarise)(result))
             return result
 
         return run  # type: ignore[return-value]

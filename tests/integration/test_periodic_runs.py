@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from app import clock
 from app.extensions import db
-from app.models import PeriodicRun
+from app.models import PeriodicRun, Session
 from app.models.base import utcnow
-from app.services import periodic_runs
+from app.services import attendance, periodic_runs
 from jobs.enqueue import enqueue
 
 
@@ -78,3 +79,51 @@ def test_admins_see_each_jobs_last_run_on_the_integration_page(app, browser, wor
     other = type(browser)(app, app.test_client())
     other.sign_in("tm.one")
     assert 'id="background-jobs"' not in other.get("/integration").data.decode()  # admins only
+
+
+def test_progress_verify_runs_nightly_from_the_scheduler_not_at_start(app, redis):  # type: ignore[no-untyped-def]
+    from jobs.enqueue import queue
+    from jobs.scheduler import tick, timetable
+
+    afternoon = 20_000 * 86400 + 14 * 3600  # a day at 14:00 UTC; NIGHTLY_AT is 02:00
+    jobs = timetable(app.config, afternoon)
+    assert "progress verify" not in tick(jobs, afternoon, owner="a")
+    assert "progress verify" not in tick(jobs, afternoon + 11 * 3600, owner="a")  # 01:00
+    assert "progress verify" in tick(jobs, afternoon + 12 * 3600, owner="a")  # 02:00
+    assert "progress-verify" in queue().job_ids
+    assert "progress verify" not in tick(jobs, afternoon + 20 * 3600, owner="a")  # once that night
+
+
+def test_the_nightly_progress_check_records_any_difference_and_admins_see_it(app, browser, world, run_jobs):  # type: ignore[no-untyped-def]
+    from app.models import ReferralProgress
+
+    region = world.region()
+    manager = world.user(region, "treatment_manager", "tm.one")
+    world.user(region, "admin", "admin.one")
+    person = world.referral(region, "Alex Able")
+    group = world.started(world.group(manager, "BC1", members=(person,)), manager)
+    first = db.session.scalars(select(Session).where(Session.group_id == group.id).order_by(Session.starts_at)).first()
+    clock.freeze(first.starts_at + timedelta(hours=3))
+    attendance.record(manager, first.attendees[0], outcome="ATTC", seen_version=None)
+    db.session.commit()
+    enqueue("jobs.maintenance.verify_progress", job_id="progress-verify")
+    run_jobs()
+    assert (run_of("progress verify").outcome, run_of("progress verify").summary) == (
+        "ok", "Stored progress matches attendance.")
+
+    db.session.execute(update(ReferralProgress.__table__).where(ReferralProgress.referral_id == person.id)
+                       .values(sessions_completed=5))  # stored progress drifted from attendance
+    db.session.commit()
+    enqueue("jobs.maintenance.verify_progress", job_id="progress-verify")
+    run_jobs()
+    failed = run_of("progress verify")
+    assert failed.outcome == "failed"
+    assert failed.summary.startswith("1 differences between stored progress and attendance: ")
+    assert "sessions complete: 1 by attendance, 5 stored" in failed.summary
+
+    browser.sign_in("admin.one")
+    html = browser.get("/integration").data.decode()
+    row = html[html.index('data-job="progress verify"'):]
+    row = row[:row.index("</tr>")]
+    assert "Check stored progress against attendance" in row and "Every day" in row
+    assert "<strong>Failed</strong>: 1 differences" in row and "5 stored" in row

@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "several-instances-test"  # the processes' PostgreSQL application_name
 QUEUED = re.compile(r"periodic job queued: (?P<job>[a-z -]+) period (?P<period>\d+) by ")
 INTERVALS = {"NDELIUS_RELAY_INTERVAL": "1", "NDELIUS_SWEEP_INTERVAL": "1", "EVENTS_RELAY_INTERVAL": "1",
-             "NDELIUS_RECONCILE_INTERVAL": "2", "SCHEDULER_TICK": "0.1"}
+             "NDELIUS_RECONCILE_INTERVAL": "2", "PROGRESS_VERIFY_INTERVAL": "2", "SCHEDULER_TICK": "0.1"}
+EVERY_PERIOD = ("sweep", "reconcile", "progress verify")  # queued whatever the database holds
 
 
 def free_port() -> int:
@@ -167,7 +168,7 @@ def test_two_of_everything_behave_like_one(processes, app, nd, world, manager):
     wait_for(lambda: len(nd.appointments) == len(held), what="the first group in nDelius")
     assert_one_each(nd, held)
     wait_for(lambda: all(len(periods(processes, "scheduler-a", "scheduler-b").get(job, [])) >= 3
-                         for job in ("relay", "sweep", "reconcile")), what="three periods of each job")
+                         for job in ("relay", *EVERY_PERIOD)), what="three periods of each job")
 
     # One of each is killed: a scheduler at any moment, a worker between jobs, web A.
     processes.kill("scheduler-a")
@@ -197,10 +198,13 @@ def test_two_of_everything_behave_like_one(processes, app, nd, world, manager):
     queued = periods(processes, "scheduler-a", "scheduler-b")
     for job, seen in queued.items():
         assert len(seen) == len(set(seen)), f"{job}: a period queued twice: {seen}"
-    for job in ("sweep", "reconcile"):  # queued whatever the outbox holds: every period, none left out
+    for job in EVERY_PERIOD:  # every period, none left out
         seen = queued[job]
         assert seen == list(range(seen[0], seen[-1] + 1)), f"{job}: a period left out: {seen}"
     assert periods(processes, "scheduler-a") and periods(processes, "scheduler-b"), "both schedulers took turns"
+    db.session.rollback()
+    recorded = dict(db.session.execute(text("SELECT name, outcome FROM periodic_run")).tuples().all())
+    assert {job: recorded.get(job) for job in ("relay", *EVERY_PERIOD)} == dict.fromkeys(("relay", *EVERY_PERIOD), "ok")
 
 
 def test_two_schedulers_queue_each_period_once_and_take_over_a_dead_claim(app, redis):

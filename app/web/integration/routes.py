@@ -45,6 +45,7 @@ PERIODIC_JOBS = {
     "domain events": "Publish domain events",
     "reconcile": "Check our appointments against nDelius",
     "forget idempotency keys": "Forget week-old repeat-protection keys",
+    "progress verify": "Check stored progress against attendance",
 }
 
 
