@@ -66,6 +66,10 @@ class Session(db.Model):
     starts_at: Mapped[datetime] = mapped_column(DateTime)
     ends_at: Mapped[datetime] = mapped_column(DateTime)
     location: Mapped[str | None] = mapped_column(String(200))
+    # The nDelius office code this session's appointments carry, once it differs from its group's: set on the
+    # sessions already past when the group's delivery location changes (issue 15.1), so what happened stays where
+    # it happened. NULL follows the group's code; "" means no office location.
+    location_code: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     notes: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -88,6 +92,12 @@ class Session(db.Model):
     @property
     def lead_facilitator(self) -> Facilitator | None:
         return next((sf.facilitator for sf in self.facilitators if sf.role == "lead"), None)
+
+    @property
+    def office_code(self) -> str | None:
+        """The nDelius office location of this session's appointments (its own, else its group's)."""
+        code = self.location_code if self.location_code is not None else self.group.location_code
+        return code or None
 
 
 class SessionFacilitator(db.Model):

@@ -169,7 +169,7 @@ def appointment_payload(appointment: NDeliusAppointment) -> dict[str, Any]:
         licence_condition_id=referral.licence_condition_id, starts_at=session.starts_at,
         ends_at=session.ends_at, module_role=session.session_template.module.role,
         staff_code=lead.staff_code, team_code=lead.team_code,
-        location_code=session.group.location_code, outcome_code=attendance.outcome if attendance else None)
+        location_code=session.office_code, outcome_code=attendance.outcome if attendance else None)
 
 
 def expected_payload(*, reference: Any, requirement_id: int | None, licence_condition_id: int | None,

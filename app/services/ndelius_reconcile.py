@@ -182,7 +182,8 @@ def _held(window_start: date, referral_ids: list[int]) -> list[Row[Any]]:
     return list(db.session.execute(
         select(NDeliusAppointment.id, NDeliusAppointment.reference, NDeliusAppointment.sync_state,
                NDeliusAppointment.remote_state, NDeliusAppointment.claimed_until, NDeliusAppointment.last_synced_at,
-               pending.label("pending"), Session.starts_at, Session.ends_at, Group.region_id, Group.location_code,
+               pending.label("pending"), Session.starts_at, Session.ends_at, Group.region_id,
+               func.nullif(func.coalesce(Session.location_code, Group.location_code), "").label("location_code"),
                Referral.requirement_id, Referral.licence_condition_id, Module.role.label("module_role"),
                func.coalesce(session_staff.staff_code, group_staff.staff_code).label("staff_code"),
                func.coalesce(session_staff.team_code, group_staff.team_code).label("team_code"),

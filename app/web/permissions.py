@@ -21,6 +21,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "groups.show": EVERYONE,
     "groups.new": MANAGERS,
     "groups.start": MANAGERS,
+    "groups.edit": MANAGERS,  # issue 15.1: code, cohort, sex, LDC, location, treatment manager
     "operations.show": EVERYONE,
     # calendar (issue 3): everyone sees it read-only; only managers postpone or change days and times
     "calendar.index": EVERYONE,

@@ -7,6 +7,7 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -67,3 +68,19 @@ class GroupForm(FlaskForm):
         InputRequired("Choose a lead facilitator")
     ])
     cover_facilitator_ids = MultiCheckboxField("Cover facilitators", coerce=int, validators=[Optional()])
+
+
+class EditGroupForm(FlaskForm):
+    """Editing a group after creation (issue 15.1). `version` is the group's version when the page was opened."""
+
+    code = GroupForm.code
+    cohort = GroupForm.cohort
+    learning_disability = GroupForm.learning_disability
+    sex = GroupForm.sex
+    delivery_location = GroupForm.delivery_location
+    location_code = StringField("nDelius office location code (optional)", validators=[
+        Optional(), Regexp(r"^[A-Za-z0-9]{1,7}$", message="The office location code is up to 7 letters and numbers, "
+                                                          "as nDelius shows it, for example N07OFF1"),
+    ])
+    treatment_manager_id = SelectField("Treatment manager", coerce=int, validators=[Optional()])
+    version = HiddenField()

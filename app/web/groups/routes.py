@@ -5,15 +5,18 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from redis.exceptions import RedisError
 
+from app.extensions import db
 from app.models.group import DAY_NAMES
 from app.scheduling import Slot
+from app.services import group_edit
 from app.services import groups as group_service
 from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
 from app.services.errors import ServiceError
+from app.services.schedule_guard import ScheduleBusy
 from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
-from app.web.groups.forms import GroupForm
+from app.web.groups.forms import EditGroupForm, GroupForm
 from jobs.enqueue import enqueue
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
@@ -77,7 +80,7 @@ def _slots(form: GroupForm) -> list[Slot] | None:
     return slots if ok else None
 
 
-def _field_error(form: GroupForm, exc: ServiceError) -> None:
+def _field_error(form: GroupForm | EditGroupForm, exc: ServiceError) -> None:
     field = getattr(form, exc.field, None) if exc.field else None
     if field is None:
         field = form.code
@@ -98,6 +101,60 @@ def show(group_id: int):  # type: ignore[no-untyped-def]
     if is_htmx():
         return render_block("groups/show.html", "schedule", **context)
     return render_template("groups/show.html", **context)
+
+
+@bp.route("/<int:group_id>/edit", methods=["GET", "POST"])
+@roles(*MANAGERS)
+def edit(group_id: int):  # type: ignore[no-untyped-def]
+    group = group_service.get_group(current_user, group_id) or abort(404)
+    form = EditGroupForm(obj=group)
+    managers = group_edit.treatment_managers(group.region_id)
+    form.treatment_manager_id.choices = [(0, "No treatment manager")] + [(u.id, u.name) for u in managers]
+    status = 200
+    if form.is_submitted():
+        status = 400
+        if form.validate():
+            try:
+                edited = group_edit.edit_group(current_user, group, group_edit.GroupChanges(
+                    code=form.code.data, cohort=form.cohort.data, sex=form.sex.data,
+                    learning_disability=bool(form.learning_disability.data),
+                    delivery_location=form.delivery_location.data, location_code=form.location_code.data,
+                    treatment_manager_id=form.treatment_manager_id.data or None,
+                ), seen_version=int(form.version.data) if (form.version.data or "").isdigit() else None)
+            except ServiceError as exc:
+                db.session.rollback()
+                status = 409 if exc.message == group_edit.STALE or isinstance(exc, ScheduleBusy) else 400
+                if status == 409:  # show what the group is now, with the message
+                    db.session.refresh(group)
+                    form = _edit_form_from(group, managers)
+                _field_error(form, exc)
+            else:
+                flash(_edited_message(group.code, edited), "success")
+                return redirect(url_for("groups.show", group_id=group.id))
+    else:
+        form.treatment_manager_id.data = group.treatment_manager_id or 0
+        form.version.data = str(group.version)
+    return render_template("groups/edit.html", group=group, form=form), status
+
+
+def _edit_form_from(group, managers):  # type: ignore[no-untyped-def]
+    form = EditGroupForm(formdata=None, obj=group)
+    form.treatment_manager_id.choices = [(0, "No treatment manager")] + [(u.id, u.name) for u in managers]
+    form.treatment_manager_id.data = group.treatment_manager_id or 0
+    form.version.data = str(group.version)
+    return form
+
+
+def _edited_message(code: str, edited: group_edit.Edited) -> str:
+    if not edited.changed:
+        return f"Nothing changed in group {code}."
+    text = f"Group {code} saved: {group_edit.names_in_words(edited.changed)} changed."
+    if edited.sessions_moved:
+        text += (f" {edited.sessions_moved} future session{'s' if edited.sessions_moved != 1 else ''} now at the new "
+                 f"location")
+        text += (f", {edited.appointments_updated} nDelius appointment{'s' if edited.appointments_updated != 1 else ''}"
+                 f" to update." if edited.appointments_updated else ".")
+    return text
 
 
 @bp.route("/<int:group_id>/start", methods=["POST"])

@@ -1,0 +1,96 @@
+"""Journeys in headless Chromium for changing a group and its sessions (issue 15): a treatment manager edits a
+started group (a refusal that names the member, then a new location), at tablet (1024×768, touch) and laptop
+(1366×768) sizes, with a screenshot of each new page (SCREENSHOTS_DIR keeps them) and an axe-core check."""
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app import clock
+from app.extensions import db
+from app.models import Group
+from tests.browser.journey_kit import axe_violations
+from tests.browser.live_server import (  # noqa: F401
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    close_context,
+    live_server,
+    new_context,
+    sign_in,
+)
+
+pytestmark = pytest.mark.browser
+SIZES: dict[str, dict[str, Any]] = {
+    "tablet": {"viewport": {"width": 1024, "height": 768}, "has_touch": True},
+    "laptop": {"viewport": {"width": 1366, "height": 768}, "has_touch": False},
+}
+
+
+@pytest.fixture(params=list(SIZES))
+def page(request, live_server, tmp_path):  # type: ignore[no-untyped-def]  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = new_context(browser, base_url=live_server, **SIZES[request.param])
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        shots = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path) / request.param
+        shots.mkdir(parents=True, exist_ok=True)
+        page.shot = lambda name: page.screenshot(path=str(shots / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+        page.problems = []  # type: ignore[attr-defined]
+        page.check = lambda name: (page.shot(name), page.problems.extend(axe_violations(page)))  # type: ignore[attr-defined]
+        try:
+            yield page
+        finally:
+            close_context(context)
+            browser.close()
+
+
+@pytest.fixture
+def started(world):  # type: ignore[no-untyped-def]
+    clock.freeze(datetime(2026, 3, 1, 9))
+    region = world.region("NW", "North West")
+    manager = world.user(region, "treatment_manager", "tm.nw", name="Terry Manager")
+    world.user(region, "treatment_manager", "tm2.nw", name="Tess Other")
+    people = (world.referral(region, "Alex Able"), world.referral(region, "Billie Brown"))
+    group = world.started(world.group(manager, "BC1", members=people), manager)
+    clock.freeze(datetime(2026, 5, 20, 9))
+    ids = {"group_id": group.id}
+    db.session.commit()  # the live server writes: hold no transaction open
+    return ids
+
+
+def test_a_treatment_manager_edits_a_started_group(page, started):  # type: ignore[no-untyped-def]
+    group_id = started["group_id"]
+    sign_in(page, "tm.nw")
+    page.goto(f"/groups/{group_id}")
+    page.get_by_role("link", name="Change details of group BC1").click()
+    page.get_by_role("heading", name="Change the group's details").wait_for()
+    page.check("01-edit-group")
+    page.get_by_label("Female").check()
+    page.get_by_role("button", name="Save changes").click()
+    summary = page.locator(".govuk-error-summary")
+    summary.wait_for()
+    assert ("The group cannot become a female group: Alex Able and Billie Brown are male." in summary.inner_text())
+    page.check("02-edit-group-refused")
+    page.get_by_label("Male", exact=True).check()
+    page.get_by_label("Delivery location").fill("Bolton Probation Office, room 2")
+    page.get_by_label("nDelius office location code (optional)").fill("N07BOL2")
+    page.get_by_label("Treatment manager").select_option(label="Tess Other")
+    page.get_by_role("button", name="Save changes").click()
+    banner = page.locator(".govuk-notification-banner--success")
+    banner.wait_for()
+    assert "Group BC1 saved: delivery location, nDelius office location code and treatment manager changed." in \
+        banner.inner_text()
+    assert "future sessions now at the new location" in banner.inner_text()
+    page.check("03-group-edited")
+    db.session.rollback()
+    group = db.session.scalar(select(Group).where(Group.id == group_id))
+    assert (group.delivery_location, group.location_code) == ("Bolton Probation Office, room 2", "N07BOL2")
+    assert page.problems == []  # type: ignore[attr-defined]
