@@ -51,10 +51,14 @@ class Group(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # A lead closed the group once its last session was past and recorded (issue 15.4, services/group_finish).
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 
     region: Mapped[Region] = relationship()
     template: Mapped[ProgrammeTemplate] = relationship()
     treatment_manager: Mapped[User | None] = relationship(foreign_keys=[treatment_manager_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
     slots: Mapped[list[GroupSlot]] = relationship(
         order_by="(GroupSlot.day_of_week, GroupSlot.start_time)", cascade="all, delete-orphan",
         back_populates="group",
@@ -73,6 +77,13 @@ class Group(db.Model):
     @property
     def cover_facilitators(self) -> list[Facilitator]:
         return [gf.facilitator for gf in self.facilitators if gf.role == "cover"]
+
+    @property
+    def closed_on(self) -> date | None:
+        """The day (Europe/London) the group was closed."""
+        from app.clock import LONDON
+
+        return self.closed_at.astimezone(LONDON).date() if self.closed_at else None
 
     @property
     def active_memberships(self) -> list[Membership]:

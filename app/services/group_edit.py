@@ -104,6 +104,8 @@ def member_refusals(group: Group, data: GroupChanges) -> list[tuple[str, str]]:
 def edit_group(actor: User, group: Group, data: GroupChanges, *, seen_version: int | None = None) -> Edited:
     if actor.role != "admin" and group.region_id != actor.region_id:
         raise ServiceError("You can only change groups in your region")
+    if group.closed_at is not None:
+        raise ServiceError(f"Group {group.code} is closed: it can no longer be changed", "code")
     if seen_version is not None and seen_version != group.version:
         raise ServiceError(STALE, "code")
     code = data.code.strip()

@@ -47,6 +47,9 @@ class Listed:
     started_at: datetime | None
     members: int
     slots: str
+    state: str = "not_started"  # app.services.group_finish: not_started | started | finished | closed
+    state_label: str = "Not started"
+    state_tag: str = "grey"
 
 
 def groups_for(user: User) -> list[Listed]:
@@ -57,7 +60,7 @@ def groups_for(user: User) -> list[Listed]:
     )
     rows = db.session.execute(
         select(Group.id, Group.code, Group.cohort, Group.learning_disability, Group.sex, Group.started_at,
-               members.label("members")).where(region_filter(user)).order_by(Group.code)
+               Group.closed_at, members.label("members")).where(region_filter(user)).order_by(Group.code)
     ).all()
     slots: dict[int, list[str]] = {}
     for group_id, day, start in db.session.execute(
@@ -65,8 +68,12 @@ def groups_for(user: User) -> list[Listed]:
         .where(region_filter(user)).order_by(GroupSlot.group_id, GroupSlot.day_of_week, GroupSlot.start_time)
     ):
         slots.setdefault(group_id, []).append(f"{DAY_NAMES[day]} {start:%H:%M}")
+    from app.services.group_finish import states
+
+    finish = states((r.id, r.started_at, r.closed_at) for r in rows)
     return [Listed(r.id, r.code, r.cohort, bool(r.learning_disability), r.sex, r.started_at, r.members or 0,
-                   ", ".join(slots.get(r.id, []))) for r in rows]
+                   ", ".join(slots.get(r.id, [])), finish[r.id].state, finish[r.id].label, finish[r.id].tag)
+            for r in rows]
 
 
 def get_group(user: User, group_id: int) -> Group | None:

@@ -22,6 +22,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "groups.new": MANAGERS,
     "groups.start": MANAGERS,
     "groups.edit": MANAGERS,  # issue 15.1: code, cohort, sex, LDC, location, treatment manager
+    "groups.close": LEADS,  # issue 15.4: a finished group is closed by a lead (or a manager)
     "operations.show": EVERYONE,
     # calendar (issue 3): everyone sees it read-only; only managers postpone or change days and times
     "calendar.index": EVERYONE,

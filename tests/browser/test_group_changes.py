@@ -94,3 +94,46 @@ def test_a_treatment_manager_edits_a_started_group(page, started):  # type: igno
     group = db.session.scalar(select(Group).where(Group.id == group_id))
     assert (group.delivery_location, group.location_code) == ("Bolton Probation Office, room 2", "N07BOL2")
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def finished(world):  # type: ignore[no-untyped-def]
+    from app.models import Attendee, Session
+    from app.services import attendance
+
+    clock.freeze(datetime(2026, 3, 1, 9))
+    region = world.region("NW", "North West")
+    manager = world.user(region, "treatment_manager", "tm.nw")
+    world.user(region, "lead", "lead.nw", name="Lee Lead")
+    people = (world.referral(region, "Alex Able"), world.referral(region, "Billie Brown"))
+    group = world.started(world.group(manager, "BC7", members=people), manager)
+    clock.freeze(datetime(2026, 12, 1, 9))
+    first = None
+    for attendee in db.session.scalars(select(Attendee).join(Session, Session.id == Attendee.session_id)
+                                       .where(Session.group_id == group.id).order_by(Session.starts_at)):
+        first = first or attendee.session_id
+        missed = attendee.referral.person_name == "Billie Brown" and attendee.session_id == first
+        attendance.record(manager, attendee, outcome="UAAB" if missed else "ATTC")
+    ids = {"group_id": group.id}
+    db.session.commit()
+    return ids
+
+
+def test_a_lead_closes_a_finished_group(page, finished):  # type: ignore[no-untyped-def]
+    sign_in(page, "lead.nw")
+    page.goto("/groups")
+    row = page.locator("tr", has=page.get_by_role("link", name="BC7"))
+    assert row.locator(".govuk-tag").inner_text() == "Finished"
+    page.check("04-groups-finished")
+    row.get_by_role("link", name="BC7").click()
+    page.get_by_role("button", name="Close group BC7").wait_for()
+    page.check("05-group-finished")
+    page.get_by_role("button", name="Close group BC7").click()
+    banner = page.locator(".govuk-notification-banner--success")
+    banner.wait_for()
+    assert ("Group BC7 closed: 1 programme complete, 1 back on the waiting list to finish in another group."
+            in banner.inner_text())
+    assert page.locator("h1 .govuk-tag").inner_text() == "Closed"
+    assert "Closed on 1 December 2026 by Lee Lead." in page.locator("#group-end").inner_text()
+    page.check("06-group-closed")
+    assert page.problems == []  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ from redis.exceptions import RedisError
 from app.extensions import db
 from app.models.group import DAY_NAMES
 from app.scheduling import Slot
-from app.services import group_edit
+from app.services import group_edit, group_finish
 from app.services import groups as group_service
 from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
@@ -16,6 +16,7 @@ from app.services.errors import ServiceError
 from app.services.schedule_guard import ScheduleBusy
 from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
+from app.web.permissions import LEADS
 from app.web.groups.forms import EditGroupForm, GroupForm
 from jobs.enqueue import enqueue
 
@@ -97,6 +98,7 @@ def show(group_id: int):  # type: ignore[no-untyped-def]
         "group": group, "sessions": schedule_service.schedule_rows(group),
         "operation": schedule_service.latest_operation(group.id, ("generate",)), "day_names": DAY_NAMES,
         "reschedule_outcome": reschedule_service.latest_outcome(group),
+        "finish": group_finish.state_of(group),
     }
     if is_htmx():
         return render_block("groups/show.html", "schedule", **context)
@@ -155,6 +157,24 @@ def _edited_message(code: str, edited: group_edit.Edited) -> str:
         text += (f", {edited.appointments_updated} nDelius appointment{'s' if edited.appointments_updated != 1 else ''}"
                  f" to update." if edited.appointments_updated else ".")
     return text
+
+
+@bp.route("/<int:group_id>/close", methods=["POST"])
+@roles(*LEADS)
+def close(group_id: int):  # type: ignore[no-untyped-def]
+    group = group_service.get_group(current_user, group_id) or abort(404)
+    try:
+        closed = group_finish.close(current_user, group)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return show(group_id), 409
+    parts = [f"{closed.completed} programme complete", f"{closed.waiting} back on the waiting list to finish in "
+             f"another group"]
+    if closed.kept:
+        parts.append(f"{closed.kept} kept their status")
+    flash(f"Group {group.code} closed: {', '.join(parts)}.", "success")
+    return redirect(url_for("groups.show", group_id=group_id))
 
 
 @bp.route("/<int:group_id>/start", methods=["POST"])
