@@ -16,8 +16,8 @@ from app.services.errors import ServiceError
 from app.services.schedule_guard import ScheduleBusy
 from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
-from app.web.permissions import LEADS
 from app.web.groups.forms import EditGroupForm, GroupForm
+from app.web.permissions import LEADS
 from jobs.enqueue import enqueue
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
@@ -169,8 +169,8 @@ def close(group_id: int):  # type: ignore[no-untyped-def]
         db.session.rollback()
         flash(exc.message, "error")
         return show(group_id), 409
-    parts = [f"{closed.completed} programme complete", f"{closed.waiting} back on the waiting list to finish in "
-             f"another group"]
+    waiting = f"{closed.waiting} back on the waiting list to finish in another group"
+    parts = [f"{closed.completed} programme complete", waiting]
     if closed.kept:
         parts.append(f"{closed.kept} kept their status")
     flash(f"Group {group.code} closed: {', '.join(parts)}.", "success")
