@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the suite runs in this many processes (pytest-xdist); each has its own Redis, databases and clock file
+TEST_PROCESSES ?= 2
 
 .PHONY: run test test-fast bench lint clean worker
 
@@ -20,7 +22,7 @@ run: $(STAMP)
 test: $(STAMP) lint
 	scripts/ensure-test-services.sh
 	scripts/security-checks.sh
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCESSES)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not browser" -x

@@ -57,13 +57,19 @@ def _private_redis() -> str:
     raise RuntimeError(f"the test Redis server did not start on port {port}")
 
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL") or _private_redis()
+# A server this conftest started is private to its process: an xdist worker (which inherits the environment of
+# the process that started the run) starts its own, so a test that flushes Redis never touches another worker.
+_GIVEN_REDIS = None if os.environ.get("PD_TEST_REDIS_PRIVATE") else os.environ.get("TEST_REDIS_URL")
+REDIS_URL = _GIVEN_REDIS or _private_redis()
 os.environ["TEST_REDIS_URL"] = REDIS_URL  # processes the tests start use the same server
+if not _GIVEN_REDIS:
+    os.environ["PD_TEST_REDIS_PRIVATE"] = "1"
 BACKENDS = [b for b in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if b]
 REFERENCE_TABLES = {"programme_template", "module", "session_template", "bank_holiday", "alembic_version"}
 DATABASE_NAME = f"programme_delivery_test_{os.getpid()}"
 # A pinned service clock is shared with the processes tests start (RQ workers, web servers): see app/clock.py.
-os.environ.setdefault(clock.PIN_FILE_VARIABLE, f"/tmp/programme_delivery_clock_{os.getpid()}")
+# One file per process running tests (each xdist worker has its own clock).
+os.environ[clock.PIN_FILE_VARIABLE] = f"/tmp/programme_delivery_clock_{os.getpid()}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
