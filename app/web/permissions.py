@@ -11,6 +11,8 @@ PUBLIC = frozenset({"static", "auth.login", "auth.start", "auth.callback", "auth
                     "calendar.ics",  # the iCalendar feed: its secret link is the key
                     # detailUrls of our domain events: a client-credentials bearer token, checked in the blueprint
                     "events_api.status_change_details", "events_api.completion_data",
+                    # the HMPPS subject access request endpoint: a client-credentials token with ROLE_SAR_DATA_ACCESS
+                    "sar.subject_access_request",
                     "register.offline_worker"})  # the register's service worker: code, like static files
 SIGNED_IN = frozenset({"auth.logout", "auth.keep_alive"})
 
