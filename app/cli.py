@@ -109,3 +109,6 @@ def register_cli(app: Flask) -> None:
     from app.cli_programme import programme_cli
 
     app.cli.add_command(programme_cli)
+    from app.cli_staff import staff_cli
+
+    app.cli.add_command(staff_cli)

@@ -125,6 +125,9 @@ class Config:
         # EVENTS_RELAY_INTERVAL (s): `python -m jobs.scheduler` queues the domain-event publisher this often
         # (only when the outbox holds due events).
         self.EVENTS_RELAY_INTERVAL = float(os.environ.get("EVENTS_RELAY_INTERVAL", "2"))
+        # STAFF_REFRESH_INTERVAL (s): `python -m jobs.scheduler` reads each region's staff from nDelius this often
+        # (GET /regions/{code}/members: the facilitators to choose from, app/services/staff.py)
+        self.STAFF_REFRESH_INTERVAL = float(os.environ.get("STAFF_REFRESH_INTERVAL", "3600"))
         # API_BASE_URL: our own address as other services reach it (the detailUrl of events we publish).
         self.API_BASE_URL = os.environ.get("API_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # DETAIL_API_ROLE: the HMPPS Auth role a client-credentials token needs to read those detailUrls.

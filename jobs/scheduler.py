@@ -24,7 +24,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import events, maintenance, ndelius
+from jobs import events, maintenance, ndelius, staff
 from jobs.context import worker_app
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,9 @@ def timetable(config: dict, start: float) -> list[Periodic]:
                  not_before=start + HOUR),
         nightly("progress verify", config["PROGRESS_VERIFY_INTERVAL"], maintenance.queue_verify_progress,
                 config, start),
+        # Facilitators are the regions' nDelius staff, read two minutes in, then every hour (issue 15.10).
+        Periodic("staff", config["STAFF_REFRESH_INTERVAL"], staff.queue_staff_refresh,
+                 not_before=start + min(120.0, config["STAFF_REFRESH_INTERVAL"])),
     ]
 
 

@@ -112,6 +112,9 @@ def main() -> int:
             subprocess.run(flask + ["events", "provision"], cwd=ROOT, env=env, check=True)
         subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True)
         subprocess.run(flask + ["demo", "seed"], cwd=ROOT, env=env, check=True)
+        if fakes["ndelius"]:  # the demo's facilitators are the fake nDelius's staff, read at once (then hourly)
+            subprocess.run([PY, "-m", "tests.fakes.staff", fakes["ndelius"]], cwd=ROOT, env=env, check=True)
+            subprocess.run(flask + ["staff", "refresh"], cwd=ROOT, env=env, check=False)
         start([PY, "-m", "jobs.worker"], env, "worker")
         start([PY, "-m", "jobs.scheduler"], env, "scheduler")  # nDelius relay, sweeper, reconciliation
         start([PY, "-m", "jobs.listener"], env, "listener")  # HMPPS domain events in (SQS)

@@ -52,3 +52,39 @@ def user_teams(username: str) -> StaffTeams | None:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise NDeliusUnavailable(f"GET {url}: the answer is not a list of teams") from exc
     return StaffTeams(body.get("staffCode"), teams)
+
+
+@dataclass(frozen=True)
+class Member:
+    staff_code: str
+    name: str
+    team_code: str
+    team_name: str
+
+
+def region_members(region_code: str) -> list[Member] | None:
+    """The region's staff, one entry per person and team (``GET {NDELIUS_URL}/regions/{code}/members``:
+    ``{"code", "description", "pdus": [{"code", "description", "team": [{"code", "description",
+    "members": [{"code", "name": {"forename", "surname"}}]}]}]}``), or None when nDelius does not know the region."""
+    url = current_app.config["NDELIUS_URL"].rstrip("/") + f"/regions/{quote(region_code, safe='')}/members"
+    try:
+        response = service_token().get(url, headers={"Accept": "application/json"})
+    except (requests.RequestException, AuthUnavailable) as exc:
+        raise NDeliusUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise NDeliusUnavailable(f"GET {url}: HTTP {response.status_code}")
+    try:
+        members = []
+        for pdu in response.json().get("pdus") or []:
+            for team in pdu.get("team") or []:
+                for member in team.get("members") or []:
+                    name = member.get("name") or {}
+                    full = " ".join(part for part in (name.get("forename"), name.get("middleName"),
+                                                      name.get("surname")) if part)
+                    members.append(Member(str(member["code"]), full or str(member["code"]), str(team["code"]),
+                                          str(team.get("description") or "")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NDeliusUnavailable(f"GET {url}: the answer is not a region's teams and members") from exc
+    return members

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import enum_check
+from app.models.base import UTCDateTime, enum_check
 
 ROLES = ("facilitator", "treatment_manager", "lead", "admin")
 ROLE_NAMES = {
@@ -46,6 +48,10 @@ class Facilitator(db.Model):
     staff_code: Mapped[str] = mapped_column(String(20), unique=True)
     team_code: Mapped[str] = mapped_column(String(20))
     email: Mapped[str] = mapped_column(String(200))
+    # Facilitators are the region's nDelius staff (issue 15.10, app/services/staff.py): False once nDelius no
+    # longer lists them in the region (kept, because past sessions name them; no longer offered to choose).
+    in_ndelius: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last read from nDelius
 
     region: Mapped[Region] = relationship()
 

@@ -79,7 +79,9 @@ def get_facilitator(user: User, facilitator_id: int) -> Facilitator | None:
 
 
 def region_facilitators(region_id: int) -> list[Facilitator]:
-    return list(db.session.scalars(select(Facilitator).where(Facilitator.region_id == region_id)
+    """The region's staff as nDelius lists them now (app/services/staff.py)."""
+    return list(db.session.scalars(select(Facilitator).where(Facilitator.region_id == region_id,
+                                                             Facilitator.in_ndelius.is_(True))
                                    .order_by(Facilitator.name)))
 
 

@@ -87,7 +87,8 @@ def get_group(user: User, group_id: int) -> Group | None:
 
 
 def facilitators_for(user: User) -> list[Facilitator]:
-    query = select(Facilitator).order_by(Facilitator.name)
+    """The staff a manager may choose from: their region's, as nDelius lists them now (app/services/staff.py)."""
+    query = select(Facilitator).where(Facilitator.in_ndelius.is_(True)).order_by(Facilitator.name)
     if user.role != "admin":
         query = query.where(Facilitator.region_id == user.region_id)
     return list(db.session.scalars(query))

@@ -12,12 +12,14 @@ Endpoints (all JSON):
   GET    /health                 200   {"status": "UP"}
   GET    /case/{crn}/...,  POST /user/{username}/access   case reads and LAO: see tests/fakes/ndelius_cases.py
   GET    /user/{username}/teams  200   {"username", "staffCode", "teams": [{"code", "description", "region"}]}; 404
+  GET    /regions/{code}/members 200   {"code", "description", "pdus": [{"code", "description", "team": [{"code",
+                                       "description", "members": [{"code", "name": {"forename", "surname"}}]}]}]}; 404
 Control (no auth):
   POST /__control  {switch: value, ...}     POST /__reset     GET /__state
   POST /__seed     {"appointments": [...]}  (stored as given, no validation: for drift)
   POST /__forget   {"references": [...]}    (hard-removes: for drift)
   POST /__release                           (lets held answers go: see hold_answers)
-  POST /__staff    {"users": [{"username", "staffCode", "teams": [...]}]}   (add or replace; kept by __reset)
+  POST /__staff    {"users": [{"username", "name", "staffCode", "teams": [...]}]}   (add or replace; kept by __reset)
 
 Tokens: the fake's own /oauth/token, or, when started with ``hmpps_auth_url`` (``--hmpps-auth-url``), any
 unexpired access token signed by that HMPPS Auth (checked against its JWKS), as the real API accepts.
@@ -338,6 +340,8 @@ class FakeNDelius:
                 reply, action = Reply(*case_reply), None
             elif path.startswith("/user/"):
                 reply, action = self.staff.read(method, path, handler.headers, self._authorised(handler.headers)), None
+            elif path.startswith("/regions/"):
+                reply, action = self.staff.region(method, path, self._authorised(handler.headers)), None
             elif path.startswith("/appointments"):
                 try:
                     reply, action = self._appointments(method, path, handler.headers, raw)
@@ -893,6 +897,7 @@ class _Staff:
     one list for every fake nDelius in a process (they are nDelius's users, whichever fake a test points at)."""
 
     users: ClassVar[dict[str, dict[str, Any]]] = {}
+    names: ClassVar[dict[str, str]] = {}  # username -> full name, for the region's members
     _lock = threading.Lock()
 
     def __init__(self, hmpps_auth_url: str | None) -> None:
@@ -905,6 +910,7 @@ class _Staff:
                 username = str(user["username"]).lower()
                 self.users[username] = {"username": username, "staffCode": user.get("staffCode"),
                                         "teams": list(user.get("teams") or [])}
+                self.names[username] = str(user.get("name") or username)
             return len(self.users)
 
     def read(self, method: str, path: str, headers: Any, authorised: bool) -> Reply:
@@ -920,6 +926,39 @@ class _Staff:
         if user is None:
             return _error(404, f"User {unquote(match.group(1))} not found")
         return Reply(200, copy.deepcopy(user))
+
+    def region(self, method: str, path: str, authorised: bool) -> Reply:
+        """``GET /regions/{regionCode}/members``: the staff with a staff code in a team of the region, by team
+        (one PDU per region here), as nDelius's integration API answers it; 404 for a region nobody is in."""
+        match = re.fullmatch(r"/regions/([^/]+)/members", path)
+        if method != "GET" or match is None:
+            return _error(404, f"No endpoint {method} {path}")
+        if not authorised:
+            return Reply(401, None, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        from urllib.parse import unquote
+
+        code = unquote(match.group(1))
+        teams: dict[str, dict[str, Any]] = {}
+        description = ""
+        with self._lock:
+            for username, user in sorted(self.users.items()):
+                for team in user["teams"]:
+                    region = team.get("region") or {}
+                    if region.get("code") != code:
+                        continue
+                    description = description or str(region.get("description") or "")
+                    entry = teams.setdefault(team["code"], {"code": team["code"],
+                                                            "description": team.get("description") or "",
+                                                            "members": []})
+                    if user.get("staffCode"):
+                        forename, _, surname = self.names.get(username, username).partition(" ")
+                        entry["members"].append({"code": user["staffCode"],
+                                                 "name": {"forename": forename, "surname": surname}})
+        if not teams:
+            return _error(404, f"Region {code} not found")
+        return Reply(200, {"code": code, "description": description,
+                           "pdus": [{"code": f"{code}PDU", "description": f"{description or code} PDU",
+                                     "team": list(teams.values())}]})
 
     def trusts(self, token: str) -> bool:
         """An unexpired token signed by the HMPPS Auth this fake was started with."""

@@ -31,5 +31,32 @@ def register_staff(auth_url: str | None, ndelius_url: str | None, *, username: s
         if teams is None:
             teams = [{"code": f"{region_code}T01", "description": f"{region_name or region_code} team",
                       "region": {"code": region_code, "description": region_name}}] if region_code else []
-        staff = {"username": username, "staffCode": staff_code, "teams": teams}
+        staff = {"username": username, "name": name, "staffCode": staff_code, "teams": teams}
         _http.post(ndelius_url.rstrip("/") + "/__staff", json={"users": [staff]}, timeout=5).raise_for_status()
+
+
+def register_facilitators(ndelius_url: str) -> int:
+    """`make run`: every facilitator the database holds (the demo seed's) becomes nDelius staff in the fake nDelius,
+    so the scheduler's staff refresh (GET /regions/{code}/members) finds them there. Needs an app context."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.models import Facilitator, Region
+
+    rows = db.session.execute(select(Facilitator, Region).join(Region, Region.id == Facilitator.region_id)
+                              .order_by(Facilitator.staff_code)).all()
+    users = [{"username": f"staff.{f.staff_code.lower()}", "name": f.name, "staffCode": f.staff_code,
+              "teams": [{"code": f.team_code, "description": f"{region.name} programmes team",
+                         "region": {"code": region.code, "description": region.name}}]} for f, region in rows]
+    if users:
+        _http.post(ndelius_url.rstrip("/") + "/__staff", json={"users": users}, timeout=5).raise_for_status()
+    return len(users)
+
+
+if __name__ == "__main__":  # python -m tests.fakes.staff NDELIUS_URL (make run, after the demo seed)
+    import sys
+
+    from app import create_app
+
+    with create_app().app_context():
+        print(f"fake nDelius: {register_facilitators(sys.argv[1])} staff registered", flush=True)

@@ -26,7 +26,8 @@ def index():  # type: ignore[no-untyped-def]
     query = select(Facilitator).order_by(Facilitator.name)
     if current_user.role != "admin":
         query = query.where(Facilitator.region_id == current_user.region_id)
-    return render_template("facilitators/index.html", facilitators=list(db.session.scalars(query)))
+    return render_template("facilitators/index.html", facilitators=list(db.session.scalars(query)),
+                           london=clock.LONDON)
 
 
 @bp.route("/facilitators/mine")

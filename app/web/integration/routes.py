@@ -46,6 +46,7 @@ PERIODIC_JOBS = {
     "reconcile": "Check our appointments against nDelius",
     "forget idempotency keys": "Forget week-old repeat-protection keys",
     "progress verify": "Check stored progress against attendance",
+    "staff": "Read each region's staff (the facilitators) from nDelius",
 }
 
 
