@@ -18,14 +18,19 @@ from app.models import (
     TemplateCompletion,
     User,
 )
+from app.scheduling import ATTENDED_COMPLIED
 from app.services import audit, booking_rules, idempotency, outbox
 from app.services.clashes import first_clash
 from app.services.errors import ServiceError
 from app.services.schedule_guard import refuse_while_busy
 
-ABSENT_OR_NOT_COMPLIED = "ATTC"
-"""Anyone whose recorded outcome is not ATTC missed the session's content: did not attend (UAAB), attended but
-failed to comply (AFTC), or was absent for an acceptable reason (AA…) — none of them completes it."""
+
+def may_have_catch_up(outcome: str | None, completed_elsewhere: bool) -> bool:
+    """The one rule for who may have a catch-up of a session (the register's links and the booking page ask
+    it): anyone whose recorded outcome is not ATTC missed the session's content - did not attend (UAAB),
+    attended but failed to comply (AFTC), or was absent for an acceptable reason (AA…) - unless they have
+    completed the same session template at another session since. Nothing recorded yet: not yet."""
+    return outcome is not None and outcome != ATTENDED_COMPLIED and not completed_elsewhere
 
 
 @dataclass(frozen=True)
@@ -37,12 +42,11 @@ class Candidate:
 
 
 def candidates(missed: Session) -> list[Candidate]:
-    """People of this session who can have a catch-up: an outcome other than ATTC recorded, and the session
-    template not completed anywhere else since."""
+    """People of this session who may have a catch-up (`may_have_catch_up`), with any catch-up already booked."""
     attendees = db.session.scalars(
         select(Attendee).join(Attendance, Attendance.attendee_id == Attendee.id)
         .where(Attendee.session_id == missed.id, Attendee.removed_at.is_(None),
-               Attendance.outcome.is_not(None), Attendance.outcome != ABSENT_OR_NOT_COMPLIED)
+               Attendance.outcome.is_not(None))
         .options(joinedload(Attendee.referral), joinedload(Attendee.attendance))
     ).unique().all()
     if not attendees:
@@ -62,7 +66,8 @@ def candidates(missed: Session) -> list[Candidate]:
         pending.setdefault(referral_id, session)
     return sorted(
         (Candidate(a, a.attendance.outcome, pending.get(a.referral_id))  # type: ignore[union-attr]
-         for a in attendees if a.referral_id not in completed),
+         for a in attendees
+         if may_have_catch_up(a.attendance.outcome, a.referral_id in completed)),  # type: ignore[union-attr]
         key=lambda c: c.attendee.referral.person_name,
     )
 

@@ -15,6 +15,11 @@ from app.services import needs as needs_service
 LDC = "an LDC group (learning disabilities and challenges)"
 
 
+def places_free(members: int) -> int:
+    """Places left in a group of `members` people (the limit is GROUP_SIZE_LIMIT; pages show this)."""
+    return max(0, GROUP_SIZE_LIMIT - members)
+
+
 def member_count(group: Group) -> int:
     return db.session.scalar(select(func.count(Membership.id)).where(
         Membership.group_id == group.id, Membership.left_at.is_(None))) or 0
@@ -76,7 +81,7 @@ def refusal(group: Group, referral: Referral, *, members: int | None = None, has
         stopped = needs_service.refusal(group, referral, needs, minutes)
         if stopped:
             return stopped
-    if (member_count(group) if members is None else members) >= GROUP_SIZE_LIMIT:
+    if not places_free(member_count(group) if members is None else members):
         return f"Group {group.code} is full ({GROUP_SIZE_LIMIT} people)"
     if group.started_at is not None and not (bool(future_sessions(group)) if has_future is None else has_future):
         return f"Group {group.code} has no sessions left"

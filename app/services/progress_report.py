@@ -31,8 +31,7 @@ ATTENDED = ("ATTC", "AFTC")
 
 # ------------------------------------------------------------------------------------------------ dashboard
 
-STAGE_ORDER = ["Not started", "Starting soon", "Pre-group one-to-ones", "Module 2", "Module 3", "Module 4",
-               "Module 5", "Module 6", "Post-programme review", "Finished"]
+NOT_STARTED, STARTING_SOON, FINISHED = "Not started", "Starting soon", "Finished"
 
 
 @dataclass
@@ -42,6 +41,9 @@ class GroupStage:
     stage: str
     delivered: int
     total: int
+    rank: int = 0
+    """Where the stage falls in the programme, for ordering: before the first module, the module's number
+    (from the template data, never a list of module names), after the last."""
 
 
 @dataclass
@@ -88,7 +90,7 @@ def group_stages(user: User, region_id: int | None = None) -> list[GroupStage]:
         .correlate(Group).scalar_subquery()
     )
     last_role = (
-        select(Module.role).select_from(Session)
+        select(func.coalesce(Module.role, "") + "|" + Module.name).select_from(Session)
         .join(SessionTemplate, SessionTemplate.id == Session.session_template_id)
         .join(Module, Module.id == SessionTemplate.module_id)
         .where(scheduled, Session.starts_at <= now).order_by(Session.starts_at.desc()).limit(1)
@@ -100,28 +102,26 @@ def group_stages(user: User, region_id: int | None = None) -> list[GroupStage]:
         .where(_region_scope(user, region_id)).order_by(Group.code)
     ):
         if started_at is None or not n_total:
-            stage = "Not started"
+            stage, rank = NOT_STARTED, -2
         elif not n_delivered:
-            stage = "Starting soon"
+            stage, rank = STARTING_SOON, -1
         elif n_delivered >= n_total:
-            stage = "Finished"
-        elif role == "pre_group":
-            stage = "Pre-group one-to-ones"
-        elif role == "post_programme":
-            stage = "Post-programme review"
+            stage, rank = FINISHED, 10_000
         else:
-            stage = f"Module {module_number}"
-        stages.append(GroupStage(group_id, code, stage, n_delivered or 0, n_total or 0))
+            module_role, _, module_name = (role or "|").partition("|")
+            # A module with a role (pre-group, post-programme) is named as in the template; the group modules
+            # by number, as facilitators speak of them.
+            stage, rank = (module_name if module_role else f"Module {module_number}"), module_number or 0
+        stages.append(GroupStage(group_id, code, stage, n_delivered or 0, n_total or 0, rank))
     return stages
 
 
 def dashboard(user: User, region_id: int | None = None) -> Dashboard:
     stages = group_stages(user, region_id)
-    counts: dict[str, int] = {}
+    counts: dict[tuple[int, str], int] = {}
     for s in stages:
-        counts[s.stage] = counts.get(s.stage, 0) + 1
-    order = STAGE_ORDER + sorted(k for k in counts if k not in STAGE_ORDER)
-    stage_counts = [(label, counts[label]) for label in order if label in counts]
+        counts[(s.rank, s.stage)] = counts.get((s.rank, s.stage), 0) + 1
+    stage_counts = [(label, n) for (_, label), n in sorted(counts.items())]
     scope = _region_scope(user, region_id)
     in_scope = select(Membership.referral_id).join(Group, Group.id == Membership.group_id).where(scope)
     # From the stored per-person counters (kept in the attendance transaction), not from attendance rows.

@@ -27,6 +27,7 @@ from app.models import (
     TemplateCompletion,
     User,
 )
+from app.services import catch_ups
 from app.services.groups import region_filter
 from app.services.programme import SessionTemplateInfo, session_template_info
 
@@ -128,6 +129,10 @@ class Row:
     @property
     def version(self) -> int | None:
         return self.attendance.version if self.attendance else None
+
+    @property
+    def may_have_catch_up(self) -> bool:
+        return catch_ups.may_have_catch_up(self.outcome, self.completed_elsewhere)
 
     @property
     def notes_history(self) -> list[Record]:

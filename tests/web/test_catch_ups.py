@@ -166,3 +166,19 @@ def test_a_missed_row_on_the_register_links_to_a_catch_up_for_that_person(browse
     assert f"catch-up?person={missed['people']['Charlie Cole']}" not in page  # attended and complied
     form = browser.get(f"/sessions/{missed['session'].id}/catch-up?person={missed['people']['Alex Able']}").data.decode()
     assert f'value="{missed["people"]["Alex Able"]}" checked' in form
+
+
+def test_once_everyone_who_missed_has_caught_up_the_register_offers_no_catch_up(browser, missed):  # type: ignore[no-untyped-def]
+    """The register's links and the booking page ask one rule (catch_ups.may_have_catch_up)."""
+    browser.sign_in("tm.nw")
+    _book(browser, missed, ["Alex Able", "Billie Brown"])
+    catch_up = db.session.scalar(select(Session).where(Session.kind == "catch_up"))
+    clock.freeze(datetime(2026, 4, 16, 15))
+    for n, attendee in enumerate(catch_up.attendees):
+        assert browser.post(f"/sessions/{catch_up.id}/attendees/{attendee.id}",
+                            {"outcome": "ATTC", "version": "", "idempotency_key": f"caught-up-{n:04d}"},
+                            htmx=True).status_code == 200
+    page = browser.get(f"/sessions/{missed['session'].id}").data.decode()
+    assert "Book a catch-up" not in page and page.count("Completed at another session") == 2
+    booking = browser.get(f"/sessions/{missed['session'].id}/catch-up").data.decode()
+    assert "Alex Able" not in booking and "Billie Brown" not in booking

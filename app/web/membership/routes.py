@@ -8,8 +8,9 @@ from sqlalchemy import case, func, select
 from app import clock
 from app.extensions import db
 from app.models import Attendee, Group, Membership, Session
+from app.models.group import GROUP_SIZE_LIMIT
 from app.scheduling.bus_stop import last_day_to_rejoin
-from app.services import bus_stop
+from app.services import bus_stop, joining
 from app.services import membership as membership_service
 from app.services.errors import ServiceError
 from app.services.groups import get_group
@@ -19,6 +20,12 @@ from app.web.membership.forms import AllocateForm, RemoveForm
 
 bp = Blueprint("membership", __name__, url_prefix="/groups/<int:group_id>/members")
 SHOWN = 50  # people offered on the allocate page at once; a search narrows the rest
+
+
+@bp.app_context_processor
+def group_size() -> dict[str, object]:
+    """The group size rule for every page that shows places (app.services.joining), never a number of its own."""
+    return {"group_size_limit": GROUP_SIZE_LIMIT, "places_free": joining.places_free}
 
 
 def _field_error(field, message: str) -> None:  # type: ignore[no-untyped-def]

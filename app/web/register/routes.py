@@ -58,6 +58,12 @@ def index():  # type: ignore[no-untyped-def]
         **offline.copy_context()))
 
 
+@bp.app_template_global("may_view_register")
+def may_view_register(session: Session) -> bool:
+    """For links to a register from other pages: the register's own view permission, not a copy of it."""
+    return attendance_service.can_view(current_user, session)
+
+
 bp.add_url_rule("/offline-worker.js", "offline_worker", offline.worker)
 bp.add_url_rule("/offline-token", "offline_token", offline.token)
 
@@ -115,7 +121,7 @@ def show(session_id: int):  # type: ignore[no-untyped-def]
     rows = _rows(session)
     recorded = sum(1 for r in rows if r.outcome)
     context = _context(session, rows=rows, recorded=recorded, expected=len(rows),
-                       can_catch_up=any(r.outcome and r.outcome != "ATTC" for r in rows), **offline.copy_context())
+                       can_catch_up=any(r.may_have_catch_up for r in rows), **offline.copy_context())
     return offline.as_copy(render_template(TEMPLATE, **context))
 
 
