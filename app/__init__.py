@@ -12,7 +12,7 @@ from flask import Flask, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from app.config import Config
+from app.config import DEMO_SECRET_KEY, Config
 from app.extensions import csrf, db, login_manager, migrate
 
 
@@ -21,6 +21,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.from_object(Config())
     if overrides:
         app.config.update(overrides)
+    _check_settings(app)
 
     _configure_logging(app)
     if app.config.get("PROXY_HOPS"):
@@ -52,6 +53,26 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.services import events_out  # noqa: F401  (every referral status change is announced)
 
     return app
+
+
+SETTINGS_EXIT_STATUS = 3
+MISSING_SECRET_KEY = ("error: SECRET_KEY is not set; set it to a long random value "
+                      "(python -c 'import secrets; print(secrets.token_hex(32))'), or DEMO_MODE=true for a local demo")
+
+
+def _check_settings(app: Flask) -> None:
+    """Production-safe by default: outside demo mode (DEMO_MODE, set by `make run` and the tests) or a test app
+    (TESTING), no SECRET_KEY means no start - one line on stderr, then exit (web, worker, scheduler,
+    listener and `flask` commands alike), never a well-known development key signing real sessions. The exit
+    status is 3, which gunicorn's master takes as "worker failed to boot" and stops, rather than restarting
+    workers that can never start."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("DEMO_MODE") or app.config.get("TESTING"):
+        app.config["SECRET_KEY"] = DEMO_SECRET_KEY
+        return
+    print(MISSING_SECRET_KEY, file=sys.stderr, flush=True)
+    raise SystemExit(SETTINGS_EXIT_STATUS)
 
 
 def _migrations_dir():  # type: ignore[no-untyped-def]

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+DEMO_SECRET_KEY = "dev-only-not-secret"  # demo and test runs only (DEMO_MODE)
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -37,8 +38,11 @@ class Config:
         )
         # REDIS_URL: RQ queues, circuit breaker state. `make run` starts a local server when unset.
         self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-        # SECRET_KEY: signs the session cookie and CSRF tokens. Must be set in production.
-        self.SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+        # DEMO_MODE: a local demo or test run (`make run` and the tests set it): a missing SECRET_KEY falls back to
+        # a development value. Unset (production), the app refuses to start without SECRET_KEY.
+        self.DEMO_MODE = _bool("DEMO_MODE", False)
+        # SECRET_KEY: signs the session cookie and CSRF tokens. Required outside demo mode (app.check_settings).
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or (DEMO_SECRET_KEY if self.DEMO_MODE else None)
         # CSRF tokens live as long as the signed-in session (a register open for a 150-minute session still saves).
         self.WTF_CSRF_TIME_LIMIT = None
         self.WTF_CSRF_HEADERS = ["X-CSRFToken"]
@@ -51,8 +55,9 @@ class Config:
         self.SESSION_COOKIE_PATH = "/"
         # MAX_CONTENT_LENGTH: no form here is bigger than a few kilobytes.
         self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
-        # PROXY_HOPS: how many reverse proxies sit in front (ProxyFix trusts that many X-Forwarded-* hops).
-        self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "1"))
+        # PROXY_HOPS: how many reverse proxies sit in front (ProxyFix trusts that many X-Forwarded-* hops). 0: none
+        # trusted, so a client cannot choose its own address or scheme unless a proxy is said to be there.
+        self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))
         # RQ_QUEUE: name of the queue jobs go to.
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "programme-delivery")
         # RESCHEDULE_STEP_DELAY: seconds to pause between the sessions a reschedule job moves (0; tests and
@@ -152,5 +157,9 @@ class Config:
         # REGION_CACHE_SECONDS: how long the regional dashboard, region calendar and groups list keep their figures in each
         # process (app/web/region_cache.py; a change in the region is seen at once). 0 works them out every time.
         self.REGION_CACHE_SECONDS = float(os.environ.get("REGION_CACHE_SECONDS", "5"))
+        # BUILD_VERSION / GIT_REF: what /info reports (the deployment sets them, as HMPPS builds set BUILD_NUMBER
+        # and GIT_REF); unset, the package version and `git rev-parse HEAD` of the checkout.
+        self.BUILD_VERSION = os.environ.get("BUILD_VERSION") or os.environ.get("BUILD_NUMBER") or None
+        self.GIT_REF = os.environ.get("GIT_REF") or None
         # LOG_LEVEL: structured (JSON) logs at this level.
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")

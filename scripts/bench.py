@@ -19,6 +19,8 @@ from urllib.parse import urlencode
 
 import requests
 
+os.environ.setdefault("DEMO_MODE", "true")  # a local run: a development SECRET_KEY will do
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DB_NAME = os.environ.get("BENCH_DATABASE", "pd_bench")

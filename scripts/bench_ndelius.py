@@ -26,6 +26,8 @@ from datetime import time as dtime
 from datetime import timedelta
 from pathlib import Path
 
+os.environ.setdefault("DEMO_MODE", "true")  # a local run: a development SECRET_KEY will do
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

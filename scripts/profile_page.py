@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+os.environ.setdefault("DEMO_MODE", "true")  # a local run: a development SECRET_KEY will do
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 

@@ -55,6 +55,8 @@ def stop_all(*_: object) -> None:
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("FLASK_APP", "wsgi.py")
+    # A local demo: without SECRET_KEY the processes use a development key instead of refusing to start.
+    env.setdefault("DEMO_MODE", "true")
     port = int(env.get("PORT", "5000"))
     (ROOT / "instance").mkdir(exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))

@@ -67,6 +67,8 @@ if not _GIVEN_REDIS:
 BACKENDS = [b for b in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if b]
 REFERENCE_TABLES = {"programme_template", "module", "session_template", "bank_holiday", "alembic_version"}
 DATABASE_NAME = f"programme_delivery_test_{os.getpid()}"
+# Tests run in demo mode (app.config DEMO_MODE): the processes they start need no SECRET_KEY of their own.
+os.environ.setdefault("DEMO_MODE", "true")
 # A pinned service clock is shared with the processes tests start (RQ workers, web servers): see app/clock.py.
 # One file per process running tests (each xdist worker has its own clock).
 os.environ[clock.PIN_FILE_VARIABLE] = f"/tmp/programme_delivery_clock_{os.getpid()}"

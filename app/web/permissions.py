@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from app.web.access import EVERYONE, MANAGERS
 
-PUBLIC = frozenset({"static", "auth.login", "auth.start", "auth.callback", "auth.index", "health.health",
+PUBLIC = frozenset({"static", "auth.login", "auth.start", "auth.callback", "auth.index",
+                    "health.health", "health.ping", "health.info",  # probes: /health shows admins its details
                     "calendar.ics",  # the iCalendar feed: its secret link is the key
                     # detailUrls of our domain events: a client-credentials bearer token, checked in the blueprint
                     "events_api.status_change_details", "events_api.completion_data",

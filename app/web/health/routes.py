@@ -1,6 +1,18 @@
+"""Probes, as in HMPPS services (Spring Boot actuator at the root): `/health` (public: up or down only; its
+components for signed-in admins), `/health/ping` (the process answers; nothing else is checked) and `/info`
+(what is deployed: version and git commit)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+# One fixed git command, without a shell or any input from a request:
+import subprocess  # nosec B404
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from redis.exceptions import RedisError
 from rq import Worker
 from sqlalchemy import text
@@ -10,27 +22,74 @@ from app.extensions import db
 from jobs.enqueue import queue
 
 bp = Blueprint("health", __name__)
+APP_NAME = "programme-delivery"
+ROOT = Path(__file__).resolve().parents[3]
 
 
-@bp.route("/health")
-def health():  # type: ignore[no-untyped-def]
-    """Database, Redis and worker state for probes. 200 when the database and Redis answer."""
-    checks: dict[str, dict] = {}
+def components() -> dict[str, dict[str, Any]]:
+    """The database, Redis and the workers listening on our queue (details HMPPS services also show)."""
+    checks: dict[str, dict[str, Any]] = {}
     try:
         db.session.execute(text("SELECT 1"))
-        checks["database"] = {"status": "ok", "dialect": db.engine.dialect.name}
+        checks["db"] = {"status": "UP", "details": {"database": db.engine.dialect.name}}
     except SQLAlchemyError as exc:
-        checks["database"] = {"status": "error", "error": type(exc).__name__}
+        checks["db"] = {"status": "DOWN", "details": {"error": type(exc).__name__}}
     finally:
         db.session.rollback()
     try:
         q = queue()
         q.connection.ping()
-        checks["redis"] = {"status": "ok"}
+        checks["redis"] = {"status": "UP"}
         workers = Worker.all(queue=q)
-        checks["worker"] = {"status": "ok" if workers else "none", "count": len(workers), "queued": q.count}
+        checks["worker"] = {"status": "UP" if workers else "DOWN",
+                            "details": {"count": len(workers), "queued": q.count}}
     except RedisError as exc:
-        checks["redis"] = {"status": "error", "error": type(exc).__name__}
-        checks["worker"] = {"status": "unknown"}
-    healthy = checks["database"]["status"] == "ok" and checks["redis"]["status"] == "ok"
-    return jsonify(status="ok" if healthy else "error", **checks), (200 if healthy else 503)
+        checks["redis"] = {"status": "DOWN", "details": {"error": type(exc).__name__}}
+        checks["worker"] = {"status": "UNKNOWN"}
+    return checks
+
+
+@bp.route("/health")
+def health() -> ResponseReturnValue:
+    """200 {"status": "UP"} when the database and Redis answer, else 503 {"status": "DOWN"}. Anyone sees only
+    that; a signed-in admin also sees each component (what they are, how many workers, the queue's length)."""
+    checks = components()
+    up = checks["db"]["status"] == "UP" and checks["redis"]["status"] == "UP"
+    body: dict[str, Any] = {"status": "UP" if up else "DOWN"}
+    if current_user.is_authenticated and current_user.role == "admin":
+        body["components"] = checks
+    return jsonify(body), (200 if up else 503)
+
+
+@bp.route("/health/ping")
+def ping() -> ResponseReturnValue:
+    """The process is up and serving (a liveness probe: checks nothing else, so a database outage does not get
+    every web server restarted)."""
+    return jsonify(status="UP")
+
+
+@bp.route("/info")
+def info() -> ResponseReturnValue:
+    """What is running: the build's version and git commit (BUILD_VERSION / GIT_REF, set by the deployment; a
+    checkout reports its package version and HEAD)."""
+    version = current_app.config.get("BUILD_VERSION") or _package_version()
+    sha = current_app.config.get("GIT_REF") or _checkout_sha()
+    return jsonify(build={"name": APP_NAME, "version": version}, git={"commit": {"id": sha}})
+
+
+@cache
+def _package_version() -> str:
+    try:
+        return metadata.version(APP_NAME)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@cache
+def _checkout_sha() -> str:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,  # nosec B603 B607
+                              text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() or "unknown"
