@@ -137,9 +137,6 @@ class Config:
         self.API_BASE_URL = os.environ.get("API_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         # DETAIL_API_ROLE: the HMPPS Auth role a client-credentials token needs to read those detailUrls.
         self.DETAIL_API_ROLE = os.environ.get("DETAIL_API_ROLE", "ROLE_ACCREDITED_PROGRAMMES_COMMUNITY__EVENTS_RO")
-        # DETAIL_API_TOKENS: until HMPPS Auth token verification is wired in, bearer tokens accepted by the
-        # detailUrl endpoints, as "token=ROLE_A|ROLE_B,token2=ROLE_C" (empty: none accepted).
-        self.DETAIL_API_TOKENS = os.environ.get("DETAIL_API_TOKENS", "")
         # REFERRAL_SOURCE_TIMEOUT (s): read timeout for an event's detailUrl (the referral's details).
         self.REFERRAL_SOURCE_TIMEOUT = float(os.environ.get("REFERRAL_SOURCE_TIMEOUT", "10"))
         # LAO_CACHE_SECONDS: how long nDelius's answer to "may this user see these people?" is reused.

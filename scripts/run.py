@@ -101,7 +101,6 @@ def main() -> int:
             env["AWS_ENDPOINT_URL"] = sns_url
             env.setdefault("DOMAIN_EVENTS_QUEUE_URL", f"{sns_url}/123456789012/programme-delivery-domain-events")
             env.setdefault("DOMAIN_EVENTS_DLQ_URL", f"{sns_url}/123456789012/programme-delivery-domain-events-dlq")
-            env.setdefault("DETAIL_API_TOKENS", "local-detail-token=ROLE_ACCREDITED_PROGRAMMES_COMMUNITY__EVENTS_RO")
             # The service that makes referrals (serves each referral event's detailUrl): a fake.
             source_port = int(env.get("FAKE_REFERRAL_SOURCE_PORT", "9094"))
             if free(source_port):

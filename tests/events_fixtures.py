@@ -7,11 +7,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 
 from tests.fakes.sns_sqs import LocalSnsSqs, start_local_sns_sqs
 
-DETAIL_TOKEN = "test-detail-token"
+DETAIL_READER = "events-reader"  # an HMPPS Auth client with DETAIL_API_ROLE (registered by `sns_sqs`)
+OTHER_CLIENT = "other-client"  # one without it
+
+
+def client_token(app: Flask, client: str = DETAIL_READER) -> str:
+    """A client-credentials token from the run's fake HMPPS Auth, as nDelius's integration service has."""
+    answer = requests.post(app.config["HMPPS_AUTH_URL"] + "/oauth/token", auth=(client, "s"), timeout=5,
+                           data={"grant_type": "client_credentials"})
+    answer.raise_for_status()
+    return str(answer.json()["access_token"])
 TOPIC_ARN = "arn:aws:sns:eu-west-2:123456789012:hmpps-domain-events"
 
 
@@ -43,11 +53,15 @@ def sns_sqs(app: Flask, _sns_sqs_server: LocalSnsSqs) -> Iterator[Topology]:
     _sns_sqs_server.reset()
     url = _sns_sqs_server.url
     saved = {k: app.config[k] for k in ("AWS_ENDPOINT_URL", "DOMAIN_EVENTS_TOPIC_ARN", "DOMAIN_EVENTS_QUEUE_URL",
-                                        "DOMAIN_EVENTS_DLQ_URL", "DETAIL_API_TOKENS")}
+                                        "DOMAIN_EVENTS_DLQ_URL")}
     app.config.update(AWS_ENDPOINT_URL=url, DOMAIN_EVENTS_TOPIC_ARN=TOPIC_ARN,
                       DOMAIN_EVENTS_QUEUE_URL=f"{url}/123456789012/programme-delivery-domain-events",
-                      DOMAIN_EVENTS_DLQ_URL=f"{url}/123456789012/programme-delivery-domain-events-dlq",
-                      DETAIL_API_TOKENS=f"{DETAIL_TOKEN}={app.config['DETAIL_API_ROLE']},other-token=ROLE_OTHER")
+                      DOMAIN_EVENTS_DLQ_URL=f"{url}/123456789012/programme-delivery-domain-events-dlq")
+    requests.post(app.config["HMPPS_AUTH_URL"] + "/__clients", timeout=5, json={"clients": [
+        {"client_id": DETAIL_READER, "client_secret": "s", "grant_types": ["client_credentials"],
+         "authorities": [app.config["DETAIL_API_ROLE"]]},
+        {"client_id": OTHER_CLIENT, "client_secret": "s", "grant_types": ["client_credentials"],
+         "authorities": ["ROLE_OTHER"]}]}).raise_for_status()
     made = Broker.from_config(app.config).provision(visibility_timeout=30, max_receives=3)
     app.config.update(DOMAIN_EVENTS_QUEUE_URL=made["queue_url"], DOMAIN_EVENTS_DLQ_URL=made["dlq_url"])
     observer = _sns_sqs_server.observer_queue(made["topic_arn"])

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import DomainEventOutbox, Referral, ReferralStatusChange, Session
 from app.services import attendance, events_publish, membership
 from app.services.events_out import PROGRAMME_COMPLETE, STATUS_UPDATED
-from tests.events_fixtures import DETAIL_TOKEN
+from tests.events_fixtures import OTHER_CLIENT, client_token
 
 
 @pytest.fixture
@@ -55,8 +55,8 @@ def test_a_status_change_is_published_in_the_hmpps_shape_with_a_detail_url_we_se
     client = app.test_client()
     assert client.get(path).status_code == 401
     assert client.get(path, headers={"Authorization": "Bearer nonsense"}).status_code == 401
-    assert client.get(path, headers={"Authorization": "Bearer other-token"}).status_code == 403
-    answer = client.get(path, headers={"Authorization": f"Bearer {DETAIL_TOKEN}"})
+    assert client.get(path, headers={"Authorization": f"Bearer {client_token(app, OTHER_CLIENT)}"}).status_code == 403
+    answer = client.get(path, headers={"Authorization": f"Bearer {client_token(app)}"})
     assert answer.status_code == 200
     assert answer.get_json() == {
         "newStatus": "SCHEDULED", "sourcedFromEntityType": "REQUIREMENT",
@@ -91,7 +91,7 @@ def test_recording_the_last_attended_session_publishes_programme_complete_once(a
 
     row = db.session.scalar(select(DomainEventOutbox).where(DomainEventOutbox.event_type == PROGRAMME_COMPLETE))
     detail = app.test_client().get(f"/api/referral/{alex.id}/completion-data",
-                                   headers={"Authorization": f"Bearer {DETAIL_TOKEN}"})
+                                   headers={"Authorization": f"Bearer {client_token(app)}"})
     last = sessions[-1].starts_at.replace(tzinfo=clock.LONDON).astimezone(UTC)
     assert detail.get_json() == {"licReqId": alex.requirement_id, "sourcedFromEntityType": "REQUIREMENT",
                                  "licReqCompletedAt": last.strftime("%Y-%m-%dT%H:%M:%S.000Z")}

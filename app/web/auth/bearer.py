@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, jsonify, request
+from flask import Response, g, jsonify, request
 
 from app.extensions import csrf
 from app.integrations.hmpps_auth import AuthUnavailable, TokenError, has_any_authority, token_verifier
@@ -33,25 +33,36 @@ def bearer_claims() -> dict[str, Any]:
     return token_verifier().verify(header.removeprefix("Bearer ").strip())
 
 
+def refusal(*authorities: str) -> Response | None:
+    """The answer refusing this request's bearer token, or None when it is valid and carries one of
+    `authorities` (its claims are then in flask.g.bearer_claims)."""
+    try:
+        claims = bearer_claims()
+    except TokenError as exc:
+        response = jsonify({"status": 401, "userMessage": str(exc)})
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    except AuthUnavailable:
+        response = jsonify({"status": 503, "userMessage": "HMPPS Auth could not be reached"})
+        response.status_code = 503
+        return response
+    if not has_any_authority(claims, *authorities):
+        log.warning("authorisation denied", extra={"event": "authz_denied", "client_id": claims.get("sub"),
+                                                   "path": request.path, "method": request.method})
+        response = jsonify({"status": 403, "userMessage": "The token has none of the roles this needs"})
+        response.status_code = 403
+        return response
+    g.bearer_claims = claims
+    return None
+
+
 def bearer_roles(*authorities: str) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
-            try:
-                claims = bearer_claims()
-            except TokenError as exc:
-                response = jsonify({"status": 401, "userMessage": str(exc)})
-                response.status_code = 401
-                response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-                return response
-            except AuthUnavailable:
-                return jsonify({"status": 503, "userMessage": "HMPPS Auth could not be reached"}), 503
-            if not has_any_authority(claims, *authorities):
-                log.warning("authorisation denied", extra={"event": "authz_denied", "client_id": claims.get("sub"),
-                                                           "path": request.path, "method": request.method})
-                return jsonify({"status": 403, "userMessage": "The token has none of the roles this needs"}), 403
-            g.bearer_claims = claims
-            return view(*args, **kwargs)
+            refused = refusal(*authorities)
+            return refused if refused is not None else view(*args, **kwargs)
 
         wrapped.bearer_roles = authorities  # type: ignore[attr-defined]
         return csrf.exempt(wrapped)  # type: ignore[return-value]

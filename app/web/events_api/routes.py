@@ -2,12 +2,12 @@
 Protected by client-credentials bearer tokens (HMPPS Auth), not by the staff sign-in."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
 from app.extensions import csrf
 from app.services import events_detail
-from app.web.events_api.tokens import bearer_roles
+from app.web.auth.bearer import refusal
 
 bp = Blueprint("events_api", __name__, url_prefix="/api")
 csrf.exempt(bp)
@@ -15,19 +15,8 @@ csrf.exempt(bp)
 
 @bp.before_request
 def _client_token() -> ResponseReturnValue | None:
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.startswith("Bearer ") else ""
-    roles = bearer_roles(token) if token else None
-    if roles is None:
-        response = jsonify(status=401, userMessage="A valid bearer token is required")
-        response.status_code = 401
-        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-        return response
-    if current_app.config["DETAIL_API_ROLE"] not in roles:
-        response = jsonify(status=403, userMessage="The token does not carry the role this needs")
-        response.status_code = 403
-        return response
-    return None
+    """An HMPPS Auth client-credentials token (verified against HMPPS Auth's keys) with DETAIL_API_ROLE."""
+    return refusal(current_app.config["DETAIL_API_ROLE"])
 
 
 @bp.route("/referral/<int:referral_id>/status-change-details/<int:change_id>")
