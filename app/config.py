@@ -149,6 +149,8 @@ class Config:
         self.LAO_STALE_SECONDS = int(os.environ.get("LAO_STALE_SECONDS", "28800"))
         # BANK_HOLIDAYS_URL: the GOV.UK bank holidays JSON.
         self.BANK_HOLIDAYS_URL = os.environ.get("BANK_HOLIDAYS_URL", "https://www.gov.uk/bank-holidays.json")
+        # BANK_HOLIDAYS_REFRESH_INTERVAL (s): how often the scheduler fetches it again (nightly, at NIGHTLY_AT).
+        self.BANK_HOLIDAYS_REFRESH_INTERVAL = float(os.environ.get("BANK_HOLIDAYS_REFRESH_INTERVAL", "86400"))
         # TIMEZONE: wall clock of sessions (England and Wales).
         self.TIMEZONE = os.environ.get("TIMEZONE", "Europe/London")
         # REGION_CACHE_SECONDS: how long the regional dashboard, region calendar and groups list keep their figures in each

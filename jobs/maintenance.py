@@ -8,12 +8,15 @@ from jobs.enqueue import enqueue
 
 FORGET_JOB = "forget-processed-requests"
 VERIFY_JOB = "progress-verify"
+BANK_HOLIDAYS_JOB = "refresh-bank-holidays"
 SHOW_DIFFERENCES = 3  # how many of the differences the integration page lists
 KEEP_KEYS_DAYS = 7  # a tablet retries within minutes or hours, not weeks
 
 
 @with_app
+@recorded("bank holidays", summary=lambda count: f"Stored {count} bank holidays from GOV.UK.")
 def refresh_bank_holidays() -> int:
+    """Fetch GOV.UK's bank holidays; on failure (recorded, retried once) the stored ones stay."""
     from app.services import bank_holidays
 
     return bank_holidays.refresh(current_app.config["BANK_HOLIDAYS_URL"])
@@ -52,3 +55,7 @@ def verify_progress() -> dict:
 
 def queue_verify_progress() -> None:
     enqueue("jobs.maintenance.verify_progress", job_id=VERIFY_JOB, timeout=1800, retries=1)
+
+
+def queue_refresh_bank_holidays() -> None:
+    enqueue("jobs.maintenance.refresh_bank_holidays", job_id=BANK_HOLIDAYS_JOB, timeout=120, retries=1)

@@ -66,6 +66,8 @@ def timetable(config: dict, start: float) -> list[Periodic]:
         # Facilitators are the regions' nDelius staff, read two minutes in, then every hour (issue 15.10).
         Periodic("staff", config["STAFF_REFRESH_INTERVAL"], staff.queue_staff_refresh,
                  not_before=start + min(120.0, config["STAFF_REFRESH_INTERVAL"])),
+        nightly("bank holidays", config["BANK_HOLIDAYS_REFRESH_INTERVAL"], maintenance.queue_refresh_bank_holidays,
+                config, start),
     ]
 
 

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 
+from app.clock import LONDON
 from app.extensions import db
 from app.integrations.bank_holidays import fallback_holidays, fetch_govuk, parse_govuk, snapshot_path
 from app.models import BankHoliday
 from app.models.base import utcnow
 
 DIVISION = "england-and-wales"
+LIBRARY = "the holidays library"
 log = logging.getLogger(__name__)
 
 
@@ -79,9 +82,66 @@ def holiday_dates(start: date, years_ahead: int = 3) -> frozenset[date]:
     return with_fallback(known, covered_years(), years)
 
 
-def holidays_between(first: date, last: date) -> dict[date, str]:
+@dataclass(frozen=True)
+class HolidaySource:
+    """Where the bank holidays of a range of dates came from: the stored data (GOV.UK, or the snapshot shipped
+    with the service) for the years it covers, the holidays library for the years beyond."""
+
+    covered: tuple[int, int] | None  # the stored years
+    stored_from: str  # "govuk" or "snapshot"
+    fetched_at: datetime | None
+    stored_years: tuple[int, ...]  # the range's years the stored data answered
+    library_years: tuple[int, ...]  # the range's years the holidays library answered
+
+    def sentence(self) -> str:
+        """E.g. "Bank holidays from GOV.UK (fetched 1 Dec 2026) for 2028 and from the holidays library for 2029
+        (the stored data covers 2018 to 2028)"."""
+        parts = []
+        if self.stored_years:
+            if self.stored_from == "govuk" and self.fetched_at is not None:
+                origin = f"GOV.UK (fetched {self.fetched_at.astimezone(LONDON):%-d %b %Y})"
+            else:
+                origin = "GOV.UK's data shipped with the service"
+            parts.append(f"from {origin} for {_years(self.stored_years)}")
+        if self.library_years:
+            parts.append(f"from {LIBRARY} for {_years(self.library_years)}")
+        beyond = ""
+        if self.library_years:
+            beyond = (f" (the stored data covers {self.covered[0]} to {self.covered[1]})" if self.covered
+                      else " (no bank holidays are stored)")
+        return "Bank holidays " + " and ".join(parts) + beyond + "."
+
+
+def _years(years: tuple[int, ...]) -> str:
+    return str(years[0]) if len(years) == 1 else f"{years[0]} to {years[-1]}"
+
+
+def lookup(first: date, last: date) -> tuple[dict[date, str], HolidaySource]:
+    """The bank holidays from `first` to `last` (date -> title) and where they came from: the stored data for
+    the years it covers, the holidays library for any year beyond them. One statement."""
+    bounds = select(func.min(BankHoliday.date).label("lo"), func.max(BankHoliday.date).label("hi"),
+                    func.max(BankHoliday.fetched_at).label("fetched_at"), func.max(BankHoliday.source).label("source")
+                    ).where(BankHoliday.division == DIVISION).subquery()
     rows = db.session.execute(
-        select(BankHoliday.date, BankHoliday.title).where(BankHoliday.division == DIVISION)
-        .where(BankHoliday.date.between(first, last))
+        select(bounds.c.lo, bounds.c.hi, bounds.c.fetched_at, bounds.c.source, BankHoliday.date, BankHoliday.title)
+        .select_from(bounds).outerjoin(BankHoliday, and_(BankHoliday.division == DIVISION,
+                                                         BankHoliday.date.between(first, last)))
     ).all()
-    return {d: t for d, t in rows}
+    lo, hi, fetched_at, source = rows[0][:4]
+    covered = (lo.year, hi.year) if lo is not None else None
+    days = {r.date: r.title for r in rows if r.date is not None}
+    years = range(first.year, last.year + 1)
+    outside = tuple(y for y in years if covered is None or not covered[0] <= y <= covered[1])
+    if outside:
+        days.update({d: t for d, t in fallback_holidays(outside) if first <= d <= last})
+    stored = tuple(y for y in years if y not in outside)
+    return days, HolidaySource(covered, source or "", fetched_at, stored, outside)
+
+
+def holidays_between(first: date, last: date) -> dict[date, str]:
+    """Date -> title of each bank holiday from `first` to `last`; a title the holidays library gave (a year
+    beyond the stored data) says so: "Christmas Day, from the holidays library"."""
+    days, source = lookup(first, last)
+    if not source.library_years:
+        return days
+    return {d: f"{t}, from {LIBRARY}" if d.year in source.library_years else t for d, t in days.items()}

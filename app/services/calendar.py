@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 from app import clock
 from app.extensions import db
 from app.models import Facilitator, Group, Session, SessionFacilitator, SessionTemplate, User
-from app.services.bank_holidays import holidays_between
+from app.services.bank_holidays import lookup as holiday_lookup
 from app.services.groups import region_filter
 from app.services.programme import SessionTemplateInfo, session_template_info
 
@@ -81,6 +81,7 @@ class CalendarPage:
     previous: date
     following: date
     session_count: int
+    holiday_source: str = ""  # where the bank holidays marked came from (stored data, or the holidays library)
 
 
 def session_kind(session: Session | CalendarSession) -> tuple[str, str]:
@@ -182,7 +183,7 @@ def heading(view: str, anchor: date) -> CalendarPage:
 def calendar_page(user: User, view: str, anchor: date, scope: Scope) -> CalendarPage:
     first, last, previous, following, title = period(view, anchor)
     sessions = sessions_between(user, first, last, scope)
-    holidays = holidays_between(first, last)
+    holidays, holiday_source = holiday_lookup(first, last)
     today = clock.today()
     by_day: dict[date, list[CalendarSession]] = {}
     for session in sessions:
@@ -197,4 +198,5 @@ def calendar_page(user: User, view: str, anchor: date, scope: Scope) -> Calendar
             day += DAY
         weeks.append(week)
     return CalendarPage(view=view, anchor=anchor, first=first, last=last, weeks=weeks, title=title,
-                        previous=previous, following=following, session_count=len(sessions))
+                        previous=previous, following=following, session_count=len(sessions),
+                        holiday_source=holiday_source.sentence())

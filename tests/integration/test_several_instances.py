@@ -29,6 +29,7 @@ from sqlalchemy import text
 
 from app import clock
 from app.extensions import db
+from tests.fakes.govuk import start_fake_govuk
 from tests.fakes.ndelius import start_fake_ndelius
 from tests.integration.ndelius_kit import NOW, appointments, assert_one_each, manager, started_group  # noqa: F401
 
@@ -36,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 APP_NAME = "several-instances-test"  # the processes' PostgreSQL application_name
 QUEUED = re.compile(r"periodic job queued: (?P<job>[a-z -]+) period (?P<period>\d+) by ")
 INTERVALS = {"NDELIUS_RELAY_INTERVAL": "1", "NDELIUS_SWEEP_INTERVAL": "1", "EVENTS_RELAY_INTERVAL": "1",
-             "NDELIUS_RECONCILE_INTERVAL": "2", "PROGRESS_VERIFY_INTERVAL": "2", "SCHEDULER_TICK": "0.1"}
-EVERY_PERIOD = ("sweep", "reconcile", "progress verify")  # queued whatever the database holds
+             "NDELIUS_RECONCILE_INTERVAL": "2", "PROGRESS_VERIFY_INTERVAL": "2", "BANK_HOLIDAYS_REFRESH_INTERVAL": "2",
+             "SCHEDULER_TICK": "0.1"}
+EVERY_PERIOD = ("sweep", "reconcile", "progress verify", "bank holidays")  # queued whatever the database holds
 
 
 def free_port() -> int:
@@ -90,10 +92,22 @@ def nd(app):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def processes(app, nd, tmp_path) -> Iterator[Processes]:
+def govuk(app):  # type: ignore[no-untyped-def]
+    from app.services.bank_holidays import load_snapshot
+
+    fake = start_fake_govuk()
+    yield fake
+    fake.stop()
+    db.session.rollback()
+    load_snapshot()  # the shipped data as it was, for the tests after
+    db.session.commit()
+
+
+@pytest.fixture
+def processes(app, nd, govuk, tmp_path) -> Iterator[Processes]:
     env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=app.config["REDIS_URL"],
                RQ_QUEUE=app.config["RQ_QUEUE"], SECRET_KEY="several-instances-share-this-key", PROXY_HOPS="0",
-               LAO_CHECKS="false", LOG_LEVEL="INFO", NDELIUS_URL=nd.url,
+               LAO_CHECKS="false", LOG_LEVEL="INFO", NDELIUS_URL=nd.url, BANK_HOLIDAYS_URL=govuk.url,
                PYTHONPATH=str(ROOT), PGAPPNAME=APP_NAME, **INTERVALS)
     running = Processes(env, tmp_path)
     try:

@@ -47,6 +47,7 @@ PERIODIC_JOBS = {
     "forget idempotency keys": "Forget week-old repeat-protection keys",
     "progress verify": "Check stored progress against attendance",
     "staff": "Read each region's staff (the facilitators) from nDelius",
+    "bank holidays": "Fetch bank holidays from GOV.UK",
 }
 
 
