@@ -12,6 +12,7 @@ import pytest
 from app import clock
 from app.extensions import db
 from app.scheduling import Slot
+from tests.browser.journey_kit import axe_violations
 from tests.browser.live_server import chromium_page, live_server, sign_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -53,8 +54,9 @@ def test_record_what_they_cannot_do_and_find_a_group_says_why(chromium_page, reg
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"needs-{width}.png"), full_page=True)
-    # no horizontal scrolling at either width
+    # no horizontal scrolling at either width, and nothing serious for axe-core
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert axe_violations(page) == []
 
     page.goto(f"/referrals/{region['jordan']}/groups")
     assert page.locator("#fitting-groups").get_by_role("link", name="THU1").is_visible()
@@ -65,3 +67,15 @@ def test_record_what_they_cannot_do_and_find_a_group_says_why(chromium_page, reg
     if SHOTS:
         page.screenshot(path=str(Path(SHOTS) / f"find-a-group-{width}.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert axe_violations(page) == []
+    # a mistake is shown in the error summary and at the field, the page titled "Error: …"
+    page.goto(f"/people/{region['jordan']}/needs")
+    page.get_by_label("Day").select_option("Tuesday")
+    page.get_by_label("From").fill("17:00")
+    page.get_by_label("Until").fill("09:00")
+    page.get_by_label("Why (for example work or childcare)").fill("Night shift")
+    page.get_by_role("button", name="Add time").click()
+    assert page.title().startswith("Error: What Jordan Smith cannot do")
+    assert page.locator(".govuk-error-summary").get_by_role("link", name="The end time must be after the start "
+                                                                         "time").is_visible()
+    assert axe_violations(page) == []
