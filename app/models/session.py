@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
+from app.labels import OUTCOME_LABELS
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.group import FACILITATOR_ROLES, Group, Membership
 from app.models.programme import SessionTemplate
@@ -26,17 +27,7 @@ from app.models.user import Facilitator, User
 
 SESSION_KINDS = ("scheduled", "catch_up", "one_to_one")
 SESSION_STATUSES = ("scheduled", "cancelled")
-OUTCOMES = {
-    "ATTC": "Attended – complied",
-    "AFTC": "Attended – failed to comply",
-    "UAAB": "Did not attend",
-    "AAME": "Acceptable absence – medical",
-    "AARE": "Acceptable absence – religious",
-    "AAFC": "Acceptable absence – family or childcare",
-    "AAEM": "Acceptable absence – employment",
-    "AACL": "Acceptable absence – court or legal",
-    "AAAA": "Acceptable absence – other",
-}
+OUTCOMES = OUTCOME_LABELS  # the codes a row may hold, with their wording (app.labels)
 MISSED_OUTCOMES = ("UAAB", "AFTC")
 
 

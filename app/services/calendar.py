@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app import clock
+from app import clock, labels
 from app.extensions import db
 from app.models import Facilitator, Group, Session, SessionFacilitator, SessionTemplate, User
 from app.services.bank_holidays import lookup as holiday_lookup
@@ -85,14 +85,8 @@ class CalendarPage:
 
 
 def session_kind(session: Session | CalendarSession) -> tuple[str, str]:
-    """(css modifier, text label): the type is always said in words, colour only repeats it."""
-    if session.kind == "catch_up":
-        return "catch-up", "Catch-up"
-    if session.kind == "one_to_one":
-        return "one-to-one", "One-to-one"
-    if session.session_template.session_type == "one_to_one":
-        return "one-to-one", "One-to-ones"
-    return "group", "Group"
+    """(css modifier, text label): the type is always said in words, colour only repeats it (app.labels)."""
+    return labels.session_kind(session.kind, session.session_template.session_type)
 
 
 def period(view: str, anchor: date) -> tuple[date, date, date, date, str]:

@@ -11,6 +11,7 @@ from sqlalchemy import and_, case, func, select
 
 from app import clock
 from app.extensions import db
+from app.labels import NOT_RECORDED, OUTCOME_LABELS
 from app.models import (
     Attendance,
     Attendee,
@@ -153,8 +154,8 @@ def dashboard(user: User, region_id: int | None = None) -> Dashboard:
 
 
 CSV_HEADER = ["Region", "Group", "CRN", "Name", "Sex", "Cohort", "Status", "In group", "Sessions complete",
-              "Sessions in programme", "Percent complete", "Modules complete", "Programme complete", "Attended",
-              "Attended but failed to comply", "Did not attend", "Acceptable absences", "To be confirmed"]
+              "Sessions in programme", "Percent complete", "Modules complete", "Programme complete", OUTCOME_LABELS["ATTC"],
+              OUTCOME_LABELS["AFTC"], OUTCOME_LABELS["UAAB"], "Acceptable absences", NOT_RECORDED]
 
 
 def export_rows(user: User, region_id: int | None = None, group_id: int | None = None) -> Iterator[list[str]]:

@@ -242,7 +242,7 @@ def test_facilitator_records_a_register(journey_page, viewport, todays_session, 
     def row(name: str):  # type: ignore[no-untyped-def]
         return page.locator("li.app-register-row", has_text=name)
 
-    for name, outcome in zip(PEOPLE[:5], ("Attended", "Attended", "Attended – failed to comply", "Did not attend",
+    for name, outcome in zip(PEOPLE[:5], ("Attended", "Attended", "Attended but failed to comply", "Did not attend",
                                           "Attended"), strict=True):
         j.press(row(name).get_by_role("button", name=f"{outcome} – {name}", exact=True))
         row(name).locator("button[aria-pressed=true]").wait_for()

@@ -53,7 +53,7 @@ def future_attendees(group, referral):  # type: ignore[no-untyped-def]
 
 
 def complete(manager, group, referral, keys):  # type: ignore[no-untyped-def]
-    """Record "Attended – complied" for the person at the group's sessions of these templates."""
+    """Record "Attended" (ATTC, complied) for the person at the group's sessions of these templates."""
     for attendee in db.session.scalars(select(Attendee).join(Session).where(
             Session.group_id == group.id, Attendee.referral_id == referral.id)):
         template = attendee.session.session_template

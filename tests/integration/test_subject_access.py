@@ -130,7 +130,7 @@ def test_everything_held_about_the_person(live_server, tokens, person):  # type:
     assert len(referral["sessions"]) == 27  # every session of the programme they are expected at
     first = referral["sessions"][0]
     assert first["session"] == "1.1 Pre-group one-to-one" and first["startsAt"] == "2026-03-23T10:00:00"
-    assert first["outcome"] == {"code": "ATTC", "description": "Attended – complied"}
+    assert first["outcome"] == {"code": "ATTC", "description": "Attended"}
     assert first["notes"] == "Engaged well"
     assert first["recordHistory"] == [{"version": 1, "outcome": "ATTC", "notes": "Engaged well",
                                        "recordedAt": "2026-03-23T12:00:00+00:00", "recordedBy": "Terry Manager"}]

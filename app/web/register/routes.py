@@ -19,7 +19,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2_fragments.flask import render_block, render_blocks
 
-from app import clock
+from app import clock, labels
 from app.extensions import db
 from app.models import Attendance, Session
 from app.models.session import OUTCOMES
@@ -43,6 +43,8 @@ from app.web.register.forms import (
 )
 
 bp = Blueprint("register", __name__, url_prefix="/sessions")
+# Every template (and the macros it imports) reads its wording from app.labels.
+bp.record_once(lambda state: state.app.jinja_env.globals.update(labels=labels))
 NAV = [(15, "My sessions", "register.index", ("facilitator", "treatment_manager"))]
 TEMPLATE = "register/show.html"
 MAIN_OUTCOMES = ("ATTC", "AFTC", "UAAB")
