@@ -62,11 +62,19 @@ class Session(db.Model):
     # it happened. NULL follows the group's code; "" means no office location.
     location_code: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    # Cancelled (issue 15.2): it stays on the schedule, struck through, with why; its template is still to be done.
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # A catch-up or one-to-one booked in error and deleted: cancelled, its attendees removed, and hidden from every
+    # page. The row stays so the outbox can delete its nDelius appointments by reference.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     notes: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     group: Mapped[Group] = relationship()
+    cancelled_by: Mapped[User | None] = relationship(foreign_keys=[cancelled_by_id])
     session_template: Mapped[SessionTemplate] = relationship()
     parent: Mapped[Session | None] = relationship(remote_side=[id])
     facilitators: Mapped[list[SessionFacilitator]] = relationship(

@@ -153,7 +153,8 @@ def sessions_between(user: User, first: date, last: date, scope: Scope) -> list[
         select(Session.id, Session.group_id, Session.kind, Session.status, Session.starts_at, Session.ends_at,
                Session.session_template_id, Group.code)
         .join(Group, Group.id == Session.group_id)
-        .where(region_filter(user), Session.starts_at >= datetime.combine(first, time.min),
+        .where(region_filter(user), Session.deleted_at.is_(None),
+               Session.starts_at >= datetime.combine(first, time.min),
                Session.starts_at < datetime.combine(last + DAY, time.min))
         .order_by(Session.starts_at, Group.code, Session.id)
     )

@@ -25,12 +25,18 @@ from app.services.errors import ServiceError
 from app.services.schedule_guard import refuse_while_busy
 
 
-def may_have_catch_up(outcome: str | None, completed_elsewhere: bool) -> bool:
+def may_have_catch_up(outcome: str | None, completed_elsewhere: bool, cancelled: bool = False) -> bool:
     """The one rule for who may have a catch-up of a session (the register's links and the booking page ask
     it): anyone whose recorded outcome is not ATTC missed the session's content - did not attend (UAAB),
     attended but failed to comply (AFTC), or was absent for an acceptable reason (AA…) - unless they have
-    completed the same session template at another session since. Nothing recorded yet: not yet."""
+    completed the same session template at another session since. Nothing recorded yet: not yet. At a
+    cancelled session (issue 15.2) nobody did it: everyone who was expected may, unless completed elsewhere."""
+    if cancelled:
+        return not completed_elsewhere
     return outcome is not None and outcome != ATTENDED_COMPLIED and not completed_elsewhere
+
+
+CANCELLED = "cancelled"  # a candidate's "outcome" when the session itself was cancelled
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,15 @@ class Candidate:
 
 
 def candidates(missed: Session) -> list[Candidate]:
-    """People of this session who may have a catch-up (`may_have_catch_up`), with any catch-up already booked."""
-    attendees = db.session.scalars(
-        select(Attendee).join(Attendance, Attendance.attendee_id == Attendee.id)
-        .where(Attendee.session_id == missed.id, Attendee.removed_at.is_(None),
-               Attendance.outcome.is_not(None))
-        .options(joinedload(Attendee.referral), joinedload(Attendee.attendance))
-    ).unique().all()
+    """People of this session who may have a catch-up (`may_have_catch_up`), with any catch-up already booked;
+    at a cancelled session, everyone who was expected (issue 15.2)."""
+    cancelled = missed.status == "cancelled"
+    query = (select(Attendee).outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+             .where(Attendee.session_id == missed.id, Attendee.removed_at.is_(None))
+             .options(joinedload(Attendee.referral), joinedload(Attendee.attendance)))
+    if not cancelled:
+        query = query.where(Attendance.outcome.is_not(None))
+    attendees = db.session.scalars(query).unique().all()
     if not attendees:
         return []
     referral_ids = [a.referral_id for a in attendees]
@@ -65,9 +73,10 @@ def candidates(missed: Session) -> list[Candidate]:
     ):
         pending.setdefault(referral_id, session)
     return sorted(
-        (Candidate(a, a.attendance.outcome, pending.get(a.referral_id))  # type: ignore[union-attr]
+        (Candidate(a, a.attendance.outcome if a.attendance else CANCELLED, pending.get(a.referral_id))  # type: ignore[arg-type]
          for a in attendees
-         if may_have_catch_up(a.attendance.outcome, a.referral_id in completed)),  # type: ignore[union-attr]
+         if may_have_catch_up(a.attendance.outcome if a.attendance else None, a.referral_id in completed,
+                              cancelled)),
         key=lambda c: c.attendee.referral.person_name,
     )
 
@@ -91,8 +100,8 @@ def schedule(actor: User, missed: Session, *, referral_ids: list[int], on: date 
 
 def _schedule(actor: User, missed: Session, referral_ids: list[int], on: date | None, at: time | None,
               facilitator_id: int | None) -> Session:
-    if missed.status != "scheduled":
-        raise ServiceError("This session was cancelled", "people")
+    if missed.deleted_at is not None:
+        raise ServiceError("This session was deleted", "people")
     by_referral = {c.attendee.referral_id: c for c in candidates(missed)}
     chosen = list(dict.fromkeys(referral_ids))
     if not chosen:

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 PAST_WITHOUT_OUTCOME = ("The session has happened: record attendance so nDelius gets an outcome "
                         "(it does not take an appointment in the past without one)")
 NO_LEAD = "The session has no lead facilitator: nDelius needs a staff member for the appointment"
+# A session we cancelled (issue 15.2): an appointment nDelius already has keeps its contact with this outcome,
+# "Rescheduled - Service Request" (the session's template is still to be done: a catch-up or the cascade
+# replaces it); one nDelius never had is not created.
+CANCELLED_OUTCOME = "RSSR"
 
 
 class NeedsPerson(Exception):
@@ -115,8 +119,8 @@ def _plan_one(appointment: NDeliusAppointment, rows: list[OutboxItem], now_local
     attempt = Attempt(
         appointment_id=appointment.id, reference=str(appointment.reference), row_ids=[r.id for r in rows],
         remote=appointment.remote_state,
-        wanted=(rows[-1].action != "delete" and session.status != "cancelled"
-                and getattr(attendee, "removed_at", None) is None),
+        wanted=(rows[-1].action != "delete" and getattr(attendee, "removed_at", None) is None
+                and (session.status != "cancelled" or appointment.remote_state in ("present", "uncertain"))),
         requirement_id=attendee.referral.requirement_id,
         licence_condition_id=attendee.referral.licence_condition_id,
     )
@@ -164,12 +168,13 @@ def appointment_payload(appointment: NDeliusAppointment) -> dict[str, Any]:
     if lead is None:
         raise NeedsPerson(NO_LEAD)
     attendance = attendee.attendance
+    outcome = CANCELLED_OUTCOME if session.status == "cancelled" else attendance.outcome if attendance else None
     return expected_payload(
         reference=appointment.reference, requirement_id=referral.requirement_id,
         licence_condition_id=referral.licence_condition_id, starts_at=session.starts_at,
         ends_at=session.ends_at, module_role=session.session_template.module.role,
         staff_code=lead.staff_code, team_code=lead.team_code,
-        location_code=session.office_code, outcome_code=attendance.outcome if attendance else None)
+        location_code=session.office_code, outcome_code=outcome)
 
 
 def expected_payload(*, reference: Any, requirement_id: int | None, licence_condition_id: int | None,

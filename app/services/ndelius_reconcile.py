@@ -26,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, case, exists, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import aliased
 
@@ -53,7 +53,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.models.session import OUTCOMES
-from app.services.ndelius_plan import NeedsPerson, expected_payload
+from app.services.ndelius_plan import CANCELLED_OUTCOME, NeedsPerson, expected_payload
 from app.services.ndelius_sync import breaker_from_config, client_from_config
 
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def _held(window_start: date, referral_ids: list[int]) -> list[Row[Any]]:
                func.coalesce(session_staff.staff_code, group_staff.staff_code).label("staff_code"),
                func.coalesce(session_staff.team_code, group_staff.team_code).label("team_code"),
                (session_staff.id.is_not(None) | group_staff.id.is_not(None)).label("has_lead"),
-               Attendance.outcome)
+               case((Session.status == "cancelled", CANCELLED_OUTCOME), else_=Attendance.outcome).label("outcome"))
         .join(Attendee, Attendee.id == NDeliusAppointment.attendee_id)
         .join(Session, Session.id == Attendee.session_id)
         .join(Referral, Referral.id == Attendee.referral_id)
@@ -350,5 +350,5 @@ def _show(field: str, value: str | None) -> str | None:
     if field == "date":
         return _when(value, None)
     if field == "outcome":
-        return f"{OUTCOMES.get(value, value)} ({value})"
+        return f"{OUTCOMES.get(value, 'Rescheduled – service request' if value == CANCELLED_OUTCOME else value)} ({value})"
     return value

@@ -6,7 +6,8 @@ same conditional UPDATE under its single writer lock), so two relays never work 
 appointment's pending rows are coalesced: what is sent is its *current* state, once.
 
 What to send follows from two facts, not from the rows' actions: does the person still need the appointment
-(the latest row is not a delete, the session is not cancelled, the attendee was not removed) and what nDelius
+(the latest row is not a delete, the attendee was not removed, and the session is not cancelled - a cancelled
+session keeps an appointment nDelius already has, with outcome RSSR "Rescheduled - Service Request") and what nDelius
 holds (``remote_state``):
 
     wanted, absent/deleted  -> create (a past appointment needs an outcome first)

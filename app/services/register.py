@@ -175,6 +175,7 @@ class Header:
     notes: str | None
     parent: Parent | None
     facilitators: list[Facilitating]
+    cancel_reason: str | None = None  # issue 15.2
 
     @classmethod
     def of(cls, session: Session) -> Header:
@@ -190,6 +191,7 @@ class Header:
             parent=Parent(session.parent.id, session.parent.starts_at) if session.parent is not None else None,
             facilitators=[Facilitating(sf.facilitator_id, sf.role, Named(sf.facilitator.name))
                           for sf in session.facilitators],
+            cancel_reason=session.cancel_reason,
         )
 
 
@@ -197,7 +199,7 @@ def get_session(user: User, session_id: int) -> Session | None:
     """The session if it is in the user's region (admins: any), with what the register header shows."""
     return db.session.scalar(
         select(Session).join(Group, Group.id == Session.group_id)
-        .where(Session.id == session_id, region_filter(user))
+        .where(Session.id == session_id, region_filter(user), Session.deleted_at.is_(None))
         .options(joinedload(Session.group), joinedload(Session.parent),
                  joinedload(Session.session_template).joinedload(SessionTemplate.module),
                  selectinload(Session.facilitators).joinedload(SessionFacilitator.facilitator))
@@ -210,9 +212,10 @@ def header(user: User, session_id: int) -> Header | None:
     found = db.session.execute(
         select(Session.id, Session.group_id, Session.session_template_id, Session.kind, Session.status,
                Session.starts_at, Session.ends_at, Session.location, Session.notes, Session.parent_id,
-               parent.starts_at.label("parent_starts_at"), Group.code, Group.region_id, Group.delivery_location)
+               parent.starts_at.label("parent_starts_at"), Group.code, Group.region_id, Group.delivery_location,
+               Session.cancel_reason)
         .join(Group, Group.id == Session.group_id).outerjoin(parent, parent.id == Session.parent_id)
-        .where(Session.id == session_id, region_filter(user))
+        .where(Session.id == session_id, region_filter(user), Session.deleted_at.is_(None))
     ).first()
     if found is None:
         return None
@@ -229,7 +232,7 @@ def header(user: User, session_id: int) -> Header | None:
         session_template=session_template_info(found.session_template_id), kind=found.kind, status=found.status,
         starts_at=found.starts_at, ends_at=found.ends_at, location=found.location, notes=found.notes,
         parent=Parent(found.parent_id, found.parent_starts_at) if found.parent_id else None,
-        facilitators=facilitators,
+        facilitators=facilitators, cancel_reason=found.cancel_reason,
     )
 
 

@@ -129,9 +129,11 @@ def _generate(operation: Operation, redis: Redis | None) -> None:
 
 
 def schedule_rows(group: Group) -> list[Session]:
-    """The group's timeline (scheduled sessions, catch-ups and one-to-ones) in date order."""
+    """The group's timeline (scheduled sessions, catch-ups and one-to-ones, cancelled ones included; not those
+    deleted as booked in error) in date order."""
     return list(db.session.scalars(
-        select(Session).where(Session.group_id == group.id).order_by(Session.starts_at, Session.id)
+        select(Session).where(Session.group_id == group.id, Session.deleted_at.is_(None))
+        .order_by(Session.starts_at, Session.id)
         .options(selectinload(Session.session_template).selectinload(SessionTemplate.module),
                  selectinload(Session.facilitators).selectinload(SessionFacilitator.facilitator))
     ))

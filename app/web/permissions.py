@@ -61,6 +61,12 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "register.save_notes": ("facilitator", *MANAGERS),
     "register.catch_up": MANAGERS,
     "register.one_to_ones": MANAGERS,
+    # one session changed (issue 15.2): cancel, delete a booking made in error, who is expected; managers
+    "session_changes.change": MANAGERS,
+    "session_changes.cancel": MANAGERS,
+    "session_changes.delete": MANAGERS,
+    "session_changes.add_attendee": MANAGERS,
+    "session_changes.remove_attendee": MANAGERS,
     # progress (issue 4): leads, managers and admins
     "progress.index": LEADS,
     "progress.group": LEADS,

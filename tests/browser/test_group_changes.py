@@ -137,3 +137,43 @@ def test_a_lead_closes_a_finished_group(page, finished):  # type: ignore[no-unty
     assert "Closed on 1 December 2026 by Lee Lead." in page.locator("#group-end").inner_text()
     page.check("06-group-closed")
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_treatment_manager_cancels_a_session_and_changes_who_is_expected(page, started):  # type: ignore[no-untyped-def]
+    from app.models import Session
+
+    group_id = started["group_id"]
+    session_id = db.session.scalar(select(Session.id).where(Session.group_id == group_id,
+                                                            Session.starts_at == datetime(2026, 6, 8, 10)))
+    other_id = db.session.scalar(select(Session.id).where(Session.group_id == group_id,
+                                                          Session.starts_at == datetime(2026, 6, 1, 10)))
+    db.session.rollback()
+    sign_in(page, "tm.nw")
+    # take someone off one session
+    page.goto(f"/sessions/{other_id}")
+    page.get_by_role("link", name="Cancel, or change who is expected").click()
+    page.get_by_role("heading", name="Change this session").wait_for()
+    page.check("07-change-session")
+    page.get_by_role("button", name="Take off Billie Brown").click()
+    banner = page.locator(".govuk-notification-banner--success")
+    banner.wait_for()
+    assert "Billie Brown is no longer expected at this session" in banner.inner_text()
+    assert page.get_by_label("Add a member of the group").locator("option", has_text="Billie Brown").count() == 1
+    page.check("08-taken-off")
+    # cancel another, with a reason
+    page.goto(f"/sessions/{session_id}/change")
+    page.get_by_role("button", name="Cancel this session").click()
+    page.locator(".govuk-error-summary").get_by_text("Enter why the session is cancelled").wait_for()
+    page.get_by_label("Why is the session cancelled?").fill("The room is not available")
+    page.get_by_role("button", name="Cancel this session").click()
+    page.locator("#cancelled").wait_for()
+    assert "This session was cancelled: The room is not available." in page.locator("#cancelled").inner_text()
+    page.check("09-session-cancelled")
+    page.goto(f"/groups/{group_id}")
+    row = page.locator("tr.app-schedule__cancelled")
+    assert row.count() == 1 and "The room is not available" in row.inner_text()
+    struck = row.locator(".app-schedule__struck").first.evaluate("el => getComputedStyle(el).textDecorationLine")
+    assert struck == "line-through"
+    row.scroll_into_view_if_needed()
+    page.check("10-schedule-with-cancelled")
+    assert page.problems == []  # type: ignore[attr-defined]

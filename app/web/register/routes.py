@@ -123,7 +123,8 @@ def show(session_id: int):  # type: ignore[no-untyped-def]
     rows = _rows(session)
     recorded = sum(1 for r in rows if r.outcome)
     context = _context(session, rows=rows, recorded=recorded, expected=len(rows),
-                       can_catch_up=any(r.may_have_catch_up for r in rows), **offline.copy_context())
+                       can_catch_up=session.status == "cancelled" or any(r.may_have_catch_up for r in rows),
+                       **offline.copy_context())
     return offline.as_copy(render_template(TEMPLATE, **context))
 
 
