@@ -54,8 +54,11 @@ def _is_placeholder(session: Session) -> bool:
 
 def describe(session: Session) -> str:
     when = f"{session.starts_at:%-d %B %Y} at {session.starts_at:%H:%M}"
+    name = session.session_template.name
     kind = {"catch_up": "catch-up", "one_to_one": "one-to-one"}.get(session.kind, "session")
-    return f"the {session.session_template.name} {kind} on {when}"
+    if name.lower().endswith(kind):  # "Managing myself one-to-one", not "… one-to-one one-to-one"
+        return f"the {name} on {when}"
+    return f"the {name} {kind} on {when}"
 
 
 @dataclass(frozen=True)

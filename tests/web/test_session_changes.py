@@ -244,3 +244,27 @@ def test_another_regions_session_is_not_found(browser, north, world):  # type: i
     browser.sign_in("tm.ldn")
     assert browser.get(f"/sessions/{session.id}/change").status_code == 404
     assert browser.post(f"/sessions/{session.id}/cancel", {"cancel-reason": "x"}).status_code == 404
+
+
+def test_a_booked_one_to_one_is_deleted_and_its_placeholder_cannot_be_cancelled_while_booked(browser, north):  # type: ignore[no-untyped-def]
+    from app.services import one_to_ones
+
+    placeholder = _at(north["group"].id, datetime(2026, 6, 29, 10))
+    alex = north["people"]["Alex Able"]
+    booking = one_to_ones.book(north["manager"], placeholder, referral_id=alex, on=date(2026, 6, 30), at=time(14),
+                               facilitator_id=north["group"].lead_facilitator.id)
+    booking_id, placeholder_id = booking.id, placeholder.id
+    appointments = _appointments_of(booking_id)
+    browser.sign_in("tm.nw")
+    refused = browser.post(f"/sessions/{placeholder_id}/cancel", {"cancel-reason": "Not needed"})
+    assert refused.status_code == 400
+    assert "One-to-ones are booked against this session: delete or cancel them first" in refused.data.decode()
+    page = browser.get(f"/sessions/{booking_id}/change").data.decode()
+    assert "Delete this one-to-one</button>" in page and "Add a member of the group" not in page
+    response = browser.post(f"/sessions/{booking_id}/delete", {})
+    assert response.status_code == 302
+    assert ("Deleted the Managing myself one-to-one on 30 June 2026 at 14:00. 1 nDelius appointment to "
+            "delete.") in browser.get(f"/groups/{north['group'].id}").data.decode()
+    assert _pending("delete") == appointments
+    assert one_to_ones.bookings(db.session.get(Session, placeholder_id)) == {}  # Alex can be booked again
+    assert browser.post(f"/sessions/{placeholder_id}/cancel", {"cancel-reason": "Not needed"}).status_code == 302
