@@ -280,3 +280,16 @@ def shared_group(referral: Referral, other_id: int) -> Group | None:
     return db.session.scalar(select(Group).join(Membership, Membership.group_id == Group.id)
                              .where(Membership.referral_id == other_id, Membership.left_at.is_(None),
                                     Group.id.in_(mine)))
+
+
+def current_group_clash(referral: Referral) -> str | None:
+    """What the person cannot do that their current group breaks (recorded after they joined it): allocation no
+    longer checks a group they are in, so the page says so."""
+    group = db.session.scalar(select(Group).join(Membership, Membership.group_id == Group.id)
+                              .where(Membership.referral_id == referral.id, Membership.left_at.is_(None)))
+    if group is None:
+        return None
+    person = of(referral)
+    if not person.any:
+        return None
+    return refusal(group, referral, person, group_minutes([group.template_id])[group.template_id])

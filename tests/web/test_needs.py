@@ -248,3 +248,20 @@ def test_suggested_one_to_ones_go_round_the_times_they_cannot_attend(browser, wo
     needs.add_unavailability(manager, alex, day_of_week=0, start=time(13), end=time(14), reason="Lunch")
     page = browser.get(f"/sessions/{placeholder.id}/one-to-ones").data.decode()
     assert "Suggested: Tue 24 Mar, 09:00–10:00" in page
+
+
+def test_recording_a_time_their_current_group_meets_says_so(browser, north):  # type: ignore[no-untyped-def]
+    jordan = north["jordan"]
+    membership.allocate(north["manager"], north["monday"], jordan)
+    browser.sign_in("tm.nw")
+    assert _add_time(browser, jordan, start="11:00", end="12:00", reason="New job").status_code == 302
+    page = browser.get(f"/people/{jordan.id}/needs").data.decode()
+    assert "They are in a group that does not fit any more: Group MON1 meets on Monday 10:00–12:30, when Jordan " \
+           "Smith cannot attend (Mondays 11:00–12:00: New job). Talk to them, or remove them from the group and " \
+           "find another." in page
+    assert _add_time(browser, jordan, day="2", reason="Gym").status_code == 302  # MON1 still clashes on Monday
+    assert "does not fit any more: Group MON1" in browser.get(f"/people/{jordan.id}/needs").data.decode()
+    response = browser.post(f"/people/{north['casey'].id}/needs/locations",
+                            {"location-location": "Elsewhere", "location-reason": "Far"})
+    assert response.status_code == 302
+    assert "does not fit any more" not in browser.get(f"/people/{north['casey'].id}/needs").data.decode()

@@ -137,7 +137,15 @@ def add_time(referral_id: int) -> ResponseReturnValue:
         return _fail(referral, "time", form, exc)
     flash(f"{referral.person_name} cannot attend on {needs_service.describe_time(row)} ({row.reason}): groups "
           "meeting then will not take them", "success")
+    _warn_about_current_group(referral)
     return redirect(_needs_url(referral.id, "#times"))
+
+
+def _warn_about_current_group(referral) -> None:  # type: ignore[no-untyped-def]
+    clash = needs_service.current_group_clash(referral)
+    if clash:
+        flash(f"They are in a group that does not fit any more: {clash}. Talk to them, or remove them from the "
+              "group and find another.", "info")
 
 
 @bp.route("/<int:referral_id>/needs/times/<int:time_id>/remove", methods=["POST"])
@@ -170,6 +178,7 @@ def add_location(referral_id: int) -> ResponseReturnValue:
         return _fail(referral, "location", form, exc)
     flash(f"{referral.person_name} cannot attend {place.location}: groups meeting there will not take them",
           "success")
+    _warn_about_current_group(referral)
     return redirect(_needs_url(referral.id, "#locations"))
 
 
