@@ -60,6 +60,14 @@ class Config:
         self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))
         # RQ_QUEUE: name of the queue jobs go to.
         self.RQ_QUEUE = os.environ.get("RQ_QUEUE", "programme-delivery")
+        # WORKER_HEARTBEAT / WORKER_DEAD_AFTER (s): a worker running a job records a heartbeat this often; one
+        # silent for WORKER_DEAD_AFTER (or whose process on this machine has ended) is gone, and its job is run
+        # again (jobs.recovery). RECOVERY_INTERVAL (s): how often the scheduler's watchdog looks for such work
+        # (operations, RQ jobs); RECOVERY_GRACE (s): an operation queued this recently is left to its own job.
+        self.WORKER_HEARTBEAT = int(os.environ.get("WORKER_HEARTBEAT", "10"))
+        self.WORKER_DEAD_AFTER = float(os.environ.get("WORKER_DEAD_AFTER", "35"))
+        self.RECOVERY_INTERVAL = float(os.environ.get("RECOVERY_INTERVAL", "10"))
+        self.RECOVERY_GRACE = float(os.environ.get("RECOVERY_GRACE", "5"))
         # RESCHEDULE_STEP_DELAY: seconds to pause between the sessions a reschedule job moves (0; tests and
         # demos slow it down to watch the progress bar or to kill a worker part-way).
         self.RESCHEDULE_STEP_DELAY = float(os.environ.get("RESCHEDULE_STEP_DELAY", "0"))

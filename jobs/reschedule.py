@@ -24,7 +24,12 @@ def apply_reschedule(operation_id: int) -> None:
         raise
 
 
+def reschedule_job_id(operation_id: int) -> str:
+    return f"reschedule-{operation_id}"
+
+
 def enqueue_reschedule(operation_id: int, attempt: str = "") -> None:
-    """A deterministic job id per operation (and per resume), so a double submit queues it once."""
-    job_id = f"reschedule-{operation_id}" + (f"-{attempt}" if attempt else "")
+    """A deterministic job id per operation, so a double submit (or a resume while it still runs) queues it
+    once; `attempt` names a further copy (tests of at-least-once delivery)."""
+    job_id = reschedule_job_id(operation_id) + (f"-{attempt}" if attempt else "")
     enqueue("jobs.reschedule.apply_reschedule", operation_id, job_id=job_id)

@@ -1,6 +1,7 @@
 """`python -m jobs.scheduler`: queues the periodic jobs - the nDelius relay every few seconds (when the outbox
 holds due work), the outbox sweeper (which queues a relay for whatever the outbox still holds), the domain-event
-publisher and reconciliation less often.
+publisher and reconciliation less often - and runs the recovery watchdog itself (jobs.recovery: work whose
+worker is gone is queued again).
 
 Several schedulers may run (one beside each worker, or two for safety): time is cut into periods of each job's
 interval, aligned to the epoch (plus the job's offset), so every scheduler agrees on them. Whoever first claims
@@ -8,7 +9,7 @@ a job's period in Redis (``SET key NX PX``: the key names the job and the period
 claim and leave that period alone. A claim expires after a short while if its scheduler died before queueing,
 so another scheduler takes the period over; once queued, the key stays until the period is over. The timetable
 itself lives in each process, so a Redis flush or restart does not stop a scheduler, and queueing is idempotent
-(deterministic job ids: a job still waiting or running is not queued twice)."""
+(deterministic job ids: a job still waiting, or running on a live worker, is not queued twice)."""
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from jobs import events, maintenance, ndelius, staff
+from jobs import events, maintenance, ndelius, recovery, staff
 from jobs.context import worker_app
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class Periodic:
 def timetable(config: dict, start: float) -> list[Periodic]:
     """Every periodic job, with its interval from the configuration (`start`: wall-clock seconds)."""
     return [
+        # Work whose worker is gone (killed, Redis flushed or restarted) is picked up again (jobs.recovery).
+        Periodic("recovery", config["RECOVERY_INTERVAL"], recovery.watch),
         Periodic("relay", config["NDELIUS_RELAY_INTERVAL"], ndelius.queue_relay_if_due),
         Periodic("sweep", config["NDELIUS_SWEEP_INTERVAL"], ndelius.queue_sweep),
         Periodic("domain events", config["EVENTS_RELAY_INTERVAL"], events.queue_publish_if_due),

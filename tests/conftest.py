@@ -129,6 +129,7 @@ def _app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     app = create_app({
         "TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": REDIS_URL,
         "RQ_QUEUE": f"test-{os.getpid()}", "SQLALCHEMY_ENGINE_OPTIONS": {}, "LAO_CHECKS": False,
+        "RECOVERY_GRACE": 0,
     })
     app.config["BACKEND"] = request.param
     with app.app_context():

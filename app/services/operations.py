@@ -51,3 +51,14 @@ def fail(operation_id: int, error: str) -> None:
     operation.status = "failed"
     operation.error = error
     db.session.commit()
+
+
+def forget_live(redis: Redis | None, operation_id: int) -> None:
+    """Drop the live figures (a worker that stopped left them): the page shows the stored row until the job that
+    carries on publishes its own."""
+    if redis is None:
+        return
+    try:
+        redis.delete(_key(operation_id))
+    except RedisError:
+        log.warning("live progress not cleared", exc_info=True)

@@ -63,9 +63,11 @@ def request_start(actor: User, group: Group) -> Operation:
     return operation
 
 
-def generate_schedule(operation_id: int, redis: Redis | None = None) -> None:
+def generate_schedule(operation_id: int, redis: Redis | None = None, *, retries_left: int = 0,
+                      retry_in: float | None = None) -> None:
     """The job body. The whole schedule is written in one transaction; if the group already has one (a
-    retried or duplicated job), nothing more is written."""
+    retried or duplicated job), nothing more is written. A failed attempt with retries left says so and waits
+    for the next attempt; the operation is marked failed only when none is left."""
     operation = db.session.get(Operation, operation_id)
     if operation is None or operation.finished:
         return
@@ -74,10 +76,25 @@ def generate_schedule(operation_id: int, redis: Redis | None = None) -> None:
     db.session.commit()
     try:
         _generate(operation, redis)
-    except Exception as exc:  # the job failed: say why on the page, then let RQ record it
-        log.exception("schedule generation failed", extra={"operation_id": operation_id})
-        operations.fail(operation_id, f"The schedule could not be generated: {exc}")
+    except Exception as exc:  # the job failed: say why on the page, then let RQ record it (and retry it)
+        log.exception("schedule generation failed", extra={"operation_id": operation_id,
+                                                           "retries_left": retries_left})
+        if retries_left > 0:
+            _will_retry(operation_id, exc, retry_in)
+        else:
+            operations.fail(operation_id, f"The schedule could not be generated: {exc}")
         raise
+
+
+def _will_retry(operation_id: int, exc: Exception, retry_in: float | None) -> None:
+    db.session.rollback()
+    operation = db.session.get(Operation, operation_id)
+    if operation is None:
+        return
+    operation.status = "queued"
+    when = f" in {retry_in:g} seconds" if retry_in else ""
+    operation.message = f"That attempt did not work ({exc}); trying again{when}"
+    db.session.commit()
 
 
 def _generate(operation: Operation, redis: Redis | None) -> None:

@@ -188,11 +188,22 @@ class Core(RuleBasedStateMachine):
     @precondition(lambda self: self._active_operation() is not None)
     @rule()
     def the_reschedule_is_carried_on(self) -> None:
-        """The recovery path for a plan whose worker died (`flask schedule resume`)."""
+        """The recovery path for a plan whose worker died or whose job Redis lost: the scheduler's watchdog
+        (jobs.recovery) queues it again, without a person, and a worker finishes it."""
+        from rq import SimpleWorker
+
+        from jobs import recovery
+        from jobs.enqueue import queue
+
         operation = self._active_operation()
         assert operation is not None
-        finished = reschedule.carry_on(operation.id)
-        assert finished.status == "succeeded", finished.error
+        operation_id = operation.id
+        assert recovery.watch()["operations"] == 1
+        q = queue()
+        SimpleWorker([q], connection=q.connection).work(burst=True)
+        db.session.expire_all()
+        finished = db.session.get(Operation, operation_id)
+        assert finished is not None and finished.status == "succeeded", finished and finished.error
         self._step_done()
 
     # --- what people do ---------------------------------------------------------------------------------

@@ -212,9 +212,9 @@ def confirm_postpone(session_id: int):  # type: ignore[no-untyped-def]
                             scope=f"group-{session.group_id}"))
 
 
-def _enqueue(operation_id: int, attempt: str = "") -> None:
+def _enqueue(operation_id: int) -> None:
     try:
-        enqueue_reschedule(operation_id, attempt)
+        enqueue_reschedule(operation_id)
     except RedisError:
         fail(operation_id, NO_WORKER)
 
@@ -237,7 +237,7 @@ def resume(operation_id: int):  # type: ignore[no-untyped-def]
     except ServiceError as exc:
         flash(exc.message, "error")
     else:
-        _enqueue(operation_id, f"resume-{int(datetime.now().timestamp())}")
+        _enqueue(operation_id)  # the same job id: a job still running on a live worker is not run twice
         flash("The reschedule is carrying on from where it stopped.", "success")
     return redirect(url_for("calendar.index", scope=f"group-{operation.group_id}"))
 

@@ -18,7 +18,7 @@ from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.groups.forms import EditGroupForm, GroupForm
 from app.web.permissions import LEADS
-from jobs.enqueue import enqueue
+from jobs.schedule import enqueue_generation
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
 NAV = [(10, "Groups", "groups.index", EVERYONE)]
@@ -188,7 +188,7 @@ def start(group_id: int):  # type: ignore[no-untyped-def]
         return redirect(url_for("groups.show", group_id=group_id))
     operation_id = operation.id
     try:
-        enqueue("jobs.schedule.generate_schedule", operation_id, job_id=f"generate-group-{group_id}")
+        enqueue_generation(operation_id, group_id)
     except RedisError:
         from app.services.operations import fail
 
