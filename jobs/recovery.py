@@ -30,6 +30,7 @@ from app.extensions import db
 from app.models import Operation
 from app.models.base import utcnow
 from app.services import operations
+from app.services.periodic_runs import recorded
 from app.services.schedule_guard import ACTIVE, BLOCKING_KINDS
 from jobs.enqueue import find_job, queue, redis_connection, worker_gone
 
@@ -38,6 +39,14 @@ RECOVERED = "The worker stopped; carrying on"  # the page's words (operations/pr
 MAX_RECOVERIES = 5
 
 
+def _summary(result: dict[str, int]) -> str:
+    if not (result["operations"] or result["jobs"]):
+        return "Nothing stuck"
+    return (f"Picked up again: {result['operations']} operations and {result['jobs']} other jobs whose worker "
+            "was gone")
+
+
+@recorded("recovery", summary=_summary)
 def watch() -> dict[str, int]:
     """One look: the operations queued again and the other jobs run again (or failed) because their worker was
     gone."""

@@ -40,6 +40,7 @@ def _circuit() -> tuple[str, int]:
 
 # What each periodic job of jobs/scheduler.py does, as the integration page names it.
 PERIODIC_JOBS = {
+    "recovery": "Carry on work whose worker stopped",
     "relay": "Send changes to nDelius",
     "sweep": "Free work of relays that stopped, send what is left",
     "domain events": "Publish domain events",
