@@ -37,8 +37,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.login_message = "Sign in to continue."
     login_manager.login_message_category = "info"
 
-    from app.web import region_cache, register_blueprints
+    from app.web import input_bounds, region_cache, register_blueprints
 
+    input_bounds.init_app(app)  # before the blueprints: every <int:id> is bounded
     register_blueprints(app)
     from app.web import restricted
 

@@ -53,8 +53,11 @@ class Config:
         # Over HTTPS the cookie is host-only and can't be set by a sibling domain: the __Host- prefix.
         self.SESSION_COOKIE_NAME = "__Host-session" if self.SESSION_COOKIE_SECURE else "session"
         self.SESSION_COOKIE_PATH = "/"
-        # MAX_CONTENT_LENGTH: no form here is bigger than a few kilobytes.
-        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(1024 * 1024)))
+        # MAX_CONTENT_LENGTH: no form here is bigger than a few kilobytes (a register note is at most 4,000
+        # characters): a larger request is answered 413 "What you sent is too large", however it is encoded (the
+        # same limit for one field of a multipart form, MAX_FORM_MEMORY_SIZE).
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024)))
+        self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
         # PROXY_HOPS: how many reverse proxies sit in front (ProxyFix trusts that many X-Forwarded-* hops). 0: none
         # trusted, so a client cannot choose its own address or scheme unless a proxy is said to be there.
         self.PROXY_HOPS = int(os.environ.get("PROXY_HOPS", "0"))

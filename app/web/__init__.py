@@ -9,6 +9,7 @@ import importlib
 import pkgutil
 
 from flask import Flask, render_template
+from werkzeug.exceptions import ClientDisconnected
 
 _nav: list[tuple[int, str, str, tuple[str, ...]]] = []
 
@@ -31,6 +32,10 @@ def register_blueprints(app: Flask) -> None:
     app.context_processor(navigation)
     _remember_fixed_urls(app)
 
+    @app.errorhandler(400)
+    def bad_request(error):  # type: ignore[no-untyped-def]
+        return render_template("errors/400.html", reason=error.description), 400
+
     @app.errorhandler(404)
     def not_found(_e):  # type: ignore[no-untyped-def]
         return render_template("errors/404.html"), 404
@@ -47,11 +52,37 @@ def register_blueprints(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(_e):  # type: ignore[no-untyped-def]
+        _drain_request_body()
         return render_template("errors/413.html"), 413
 
     @app.errorhandler(500)
     def server_error(_e):  # type: ignore[no-untyped-def]
         return render_template("errors/500.html"), 500
+
+
+DRAIN_AT_MOST = 16 * 1024 * 1024
+
+
+def _drain_request_body() -> None:
+    """Read (and drop) what is left of a refused body before answering, up to 16 MB: a server that closes the
+    connection with unread data in it resets it, and the browser shows "connection reset" instead of our page."""
+    from flask import request
+    from werkzeug.wsgi import LimitedStream
+
+    # A form parser that stopped half-way leaves its stream (which knows how much is left); a body refused by its
+    # Content-Length alone has not been touched.
+    stream = request.__dict__.get("stream")
+    if stream is None:
+        stream = LimitedStream(request.environ["wsgi.input"], request.content_length or 0)
+    left = DRAIN_AT_MOST
+    try:
+        while left > 0:
+            chunk = stream.read(min(left, 64 * 1024))
+            if not chunk:
+                break
+            left -= len(chunk)
+    except (OSError, ClientDisconnected):  # the client went away: nothing to answer
+        return
 
 
 def _remember_fixed_urls(app: Flask) -> None:

@@ -3,7 +3,6 @@ with `?region_id=` (the pages say which: "All regions" or the chosen region's na
 region over another region's rows)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from flask import request
@@ -12,6 +11,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Region
+from app.web.input_bounds import db_id
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def chosen_region_id() -> int | None:
     if current_user.role != "admin":
         return None
     value = request.args.get("region_id", "")
-    return int(value) if re.fullmatch(r"[0-9]{1,9}", value) else None
+    return db_id(value) if value else None
 
 
 def region_choice() -> RegionChoice:

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, RadioField, TimeField
+from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, TimeField
 from wtforms.validators import InputRequired, Optional
 
 from app.services.reschedule.wording import CONFIRM_LABEL
-from app.web.groups.forms import RealDateField, SlotForm
+from app.web.groups.forms import CounterField, RealDateField, SlotForm
 
 CASCADE_CHOICES = [("yes", "Move this session and the sessions after it"), ("no", "Move only this session")]
 
@@ -33,5 +33,5 @@ class DaysAndTimesForm(FlaskForm):
     earliest_start_date = RealDateField("Start date", validators=[InputRequired("Enter the start date")],
                                         invalid_message="Enter the start date as a real date, for example 1 6 2026")
     slots = FieldList(FormField(SlotForm), min_entries=3, max_entries=3)
-    version = IntegerField(validators=[InputRequired()])
+    version = CounterField(validators=[InputRequired()])
     fingerprint = HiddenField()

@@ -16,7 +16,6 @@ from app.extensions import db
 from app.models import Operation
 from app.models.base import utcnow
 from app.models.group import DAY_NAMES
-from app.scheduling import Slot
 from app.services import calendar as calendar_service
 from app.services import calendar_feed
 from app.services import reschedule as reschedule_service
@@ -25,6 +24,8 @@ from app.services.operations import fail, live_progress
 from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.calendar.forms import DaysAndTimesForm, PostponeForm
+from app.web.groups.forms import slots_from
+from app.web.input_bounds import FIRST_DAY, LAST_DAY, db_id, in_range
 from jobs.enqueue import redis_connection
 from jobs.reschedule import enqueue_reschedule
 
@@ -49,20 +50,26 @@ def _scope_from(args: MultiDict) -> tuple[calendar_service.Scope, str]:
     kind, _, number = value.partition("-")
     if kind == "region":
         return calendar_service.Scope(), "region"
-    if not number.isdigit() or kind not in ("group", "facilitator"):
+    scope_id = db_id(number)
+    if scope_id is None or kind not in ("group", "facilitator"):
         abort(404)
     if kind == "group":
-        group = calendar_service.group_for(current_user, int(number)) or abort(404)
+        group = calendar_service.group_for(current_user, scope_id) or abort(404)
         return calendar_service.Scope(group=group), value
-    facilitator = calendar_service.facilitator_for(current_user, int(number)) or abort(404)
+    facilitator = calendar_service.facilitator_for(current_user, scope_id) or abort(404)
     return calendar_service.Scope(facilitator=facilitator), value
 
 
 def _anchor(value: str | None) -> date:
+    """The day the calendar shows: an unreadable date shows today; a date outside the service's calendar
+    (0001-01-01, 9999-12-31) is a 400 page, as the weeks around it cannot be shown."""
     try:
-        return date.fromisoformat(value) if value else clock.today()
+        day = date.fromisoformat(value) if value else clock.today()
     except ValueError:
         return clock.today()
+    if not in_range(day):
+        abort(400, description=f"The calendar shows dates from {FIRST_DAY:%-d %B %Y} to {LAST_DAY:%-d %B %Y}.")
+    return day
 
 
 def _calendar_context(args: MultiDict) -> dict:
@@ -244,23 +251,6 @@ def resume(operation_id: int):  # type: ignore[no-untyped-def]
 
 # --- days and times -----------------------------------------------------------------------------------------
 
-def _slots_of(form: DaysAndTimesForm) -> list[Slot] | None:
-    slots, ok = [], True
-    for entry in form.slots:
-        day, start = entry.form.day.data, entry.form.start_time.data
-        if not day and start is None:
-            continue
-        if not day or start is None:
-            entry.form.day.errors = [*entry.form.day.errors, "Enter both a day and a start time"]
-            ok = False
-            continue
-        slots.append(Slot(weekday=int(day), start=start))
-    if ok and not slots:
-        form.slots.errors = ["Add at least one day and time"]
-        ok = False
-    return slots if ok else None
-
-
 @bp.route("/groups/<int:group_id>/days-and-times", methods=["GET", "POST"])
 @roles(*MANAGERS)
 def days_and_times(group_id: int):  # type: ignore[no-untyped-def]
@@ -276,7 +266,7 @@ def days_and_times(group_id: int):  # type: ignore[no-untyped-def]
     if form.is_submitted():
         status = 400
         valid = form.validate()
-        slots = _slots_of(form)
+        slots = slots_from(form.slots)
         if valid and slots is not None:
             action = request.form.get("action", "preview")
             try:

@@ -8,6 +8,7 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     SelectMultipleField,
@@ -18,12 +19,15 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.models.group import DAY_NAMES
+from app.scheduling import Slot
+from app.web.input_bounds import DATE_RANGE_MESSAGE, ID_MAX, in_range, parse_id
 
 DAY_CHOICES = [("", "Choose a day")] + [(str(i), name) for i, name in enumerate(DAY_NAMES)]
 
 
 class RealDateField(DateField):
-    """A date field whose unreadable input gets the GOV.UK-style message, not WTForms' default."""
+    """A date field whose unreadable input gets the GOV.UK-style message, not WTForms' default, and that refuses a
+    date outside the service's calendar (app.web.input_bounds: 0001-01-01 and 9999-12-31 are typing mistakes)."""
 
     def __init__(self, *args, invalid_message: str = "Enter a real date", **kwargs):  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -34,6 +38,9 @@ class RealDateField(DateField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError(self.invalid_message) from None
+        if self.data is not None and not in_range(self.data):
+            self.data = None
+            raise ValueError(DATE_RANGE_MESSAGE)
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -44,6 +51,39 @@ class MultiCheckboxField(SelectMultipleField):
 class SlotForm(Form):
     day = SelectField("Day", choices=DAY_CHOICES, validators=[Optional()])
     start_time = TimeField("Start time", validators=[Optional()], format="%H:%M")
+
+
+def slots_from(slot_forms: FieldList) -> list[Slot] | None:
+    """The days and times entered (on "Create a group" and "Change days and times"), or None with a message next
+    to the slot that is not right. A day that is not one of the offered ones (-1, 1.5, text) already carries
+    the field's own "Not a valid choice" and is not read."""
+    slots, ok = [], True
+    for entry in slot_forms:
+        day, start = entry.form.day, entry.form.start_time
+        if day.errors or start.errors:
+            ok = False
+            continue
+        if not day.data and start.data is None:
+            continue
+        if not day.data or start.data is None:
+            day.errors = [*day.errors, "Enter both a day and a start time"]
+            ok = False
+            continue
+        slots.append(Slot(weekday=int(day.data), start=start.data))
+    if ok and not slots:
+        slot_forms.errors = ["Add at least one day and time"]
+        ok = False
+    return slots if ok else None
+
+
+class CounterField(IntegerField):
+    """A whole number the page sent back (a row's version): digits that fit the database, else not valid."""
+
+    def process_formdata(self, valuelist):  # type: ignore[no-untyped-def]
+        super().process_formdata(valuelist)
+        if self.data is not None and not 0 <= self.data <= ID_MAX:
+            self.data = None
+            raise ValueError(self.gettext("Not a valid integer value."))
 
 
 class GroupForm(FlaskForm):
@@ -64,10 +104,10 @@ class GroupForm(FlaskForm):
         InputRequired("Enter the earliest start date")
     ], invalid_message="Enter the earliest start date as a real date, for example 23 3 2026")
     slots = FieldList(FormField(SlotForm), min_entries=3, max_entries=3)
-    lead_facilitator_id = SelectField("Lead facilitator", coerce=int, validators=[
+    lead_facilitator_id = SelectField("Lead facilitator", coerce=parse_id, validators=[
         InputRequired("Choose a lead facilitator")
     ])
-    cover_facilitator_ids = MultiCheckboxField("Cover facilitators", coerce=int, validators=[Optional()])
+    cover_facilitator_ids = MultiCheckboxField("Cover facilitators", coerce=parse_id, validators=[Optional()])
 
 
 class EditGroupForm(FlaskForm):
@@ -82,5 +122,5 @@ class EditGroupForm(FlaskForm):
         Optional(), Regexp(r"^[A-Za-z0-9]{1,7}$", message="The office location code is up to 7 letters and numbers, "
                                                           "as nDelius shows it, for example N07OFF1"),
     ])
-    treatment_manager_id = SelectField("Treatment manager", coerce=int, validators=[Optional()])
+    treatment_manager_id = SelectField("Treatment manager", coerce=parse_id, validators=[Optional()])
     version = HiddenField()

@@ -7,7 +7,6 @@ from redis.exceptions import RedisError
 
 from app.extensions import db
 from app.models.group import DAY_NAMES
-from app.scheduling import Slot
 from app.services import group_edit, group_finish
 from app.services import groups as group_service
 from app.services import reschedule as reschedule_service
@@ -16,7 +15,7 @@ from app.services.errors import ServiceError
 from app.services.schedule_guard import ScheduleBusy
 from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
-from app.web.groups.forms import EditGroupForm, GroupForm
+from app.web.groups.forms import EditGroupForm, GroupForm, slots_from
 from app.web.permissions import LEADS
 from jobs.schedule import enqueue_generation
 
@@ -45,7 +44,7 @@ def new():  # type: ignore[no-untyped-def]
     if form.is_submitted():
         status = 400
         valid = form.validate()
-        slots = _slots(form)
+        slots = slots_from(form.slots)
         if valid and slots is not None:
             try:
                 group = group_service.create_group(current_user, group_service.GroupInput(
@@ -62,23 +61,6 @@ def new():  # type: ignore[no-untyped-def]
                 flash(f"Group {group.code} created. Start it when you are ready.", "success")
                 return redirect(url_for("groups.show", group_id=group.id))
     return render_template("groups/new.html", form=form), status
-
-
-def _slots(form: GroupForm) -> list[Slot] | None:
-    slots, ok = [], True
-    for entry in form.slots:
-        day, start = entry.form.day.data, entry.form.start_time.data
-        if not day and start is None:
-            continue
-        if not day or start is None:
-            entry.form.day.errors = list(entry.form.day.errors) + ["Enter both a day and a start time"]
-            ok = False
-            continue
-        slots.append(Slot(weekday=int(day), start=start))
-    if ok and not slots:
-        form.slots.errors = ["Add at least one day and time"]
-        ok = False
-    return slots if ok else None
 
 
 def _field_error(form: GroupForm | EditGroupForm, exc: ServiceError) -> None:

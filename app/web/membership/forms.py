@@ -5,10 +5,11 @@ from wtforms import RadioField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from app.services.membership import REMOVAL_STATUSES
+from app.web.input_bounds import parse_id
 
 
 class AllocateForm(FlaskForm):
-    referral_id = RadioField("Who do you want to allocate?", coerce=int,
+    referral_id = RadioField("Who do you want to allocate?", coerce=parse_id,
                              validators=[InputRequired("Choose who to allocate to this group")])
 
 

@@ -1,8 +1,6 @@
 """Progress for leads: a group's people × sessions grid, the regional dashboard and its CSV export."""
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, abort, current_app, render_template, request
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
@@ -13,6 +11,7 @@ from app.services.groups import get_group
 from app.web import region_cache, restricted
 from app.web.access import roles
 from app.web.csv_download import csv_response
+from app.web.input_bounds import db_id
 from app.web.region_choice import chosen_region_id, region_choice
 
 bp = Blueprint("progress", __name__, url_prefix="/progress")
@@ -49,9 +48,10 @@ def export():  # type: ignore[no-untyped-def]
     group_id = request.args.get("group_id", "")
     chosen = None
     if group_id:
-        if not re.fullmatch(r"[0-9]{1,9}", group_id):
+        wanted = db_id(group_id)
+        if wanted is None:
             abort(404)
-        chosen = get_group(current_user, int(group_id)) or abort(404)
+        chosen = get_group(current_user, wanted) or abort(404)
     rows = restricted.masked_rows(progress_report.export_rows(current_user, chosen_region_id(),
                                                               chosen.id if chosen else None),
                                   crn_at=progress_report.CSV_HEADER.index("CRN"),

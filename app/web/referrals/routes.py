@@ -15,6 +15,7 @@ from app.services import waiting_list as waiting
 from app.services.errors import ServiceError
 from app.services.groups import region_filter
 from app.web.access import MANAGERS, is_htmx, roles
+from app.web.input_bounds import parse_id, parse_page
 from app.web.permissions import LEADS
 from app.web.referrals.forms import WaitingListFilters
 
@@ -29,7 +30,7 @@ def index():  # type: ignore[no-untyped-def]
     if not form.validate():
         form = WaitingListFilters()
     filters = waiting.Filters(sex=form.sex.data or "", cohort=form.cohort.data or "", ldc=form.ldc.data or "",
-                              q=form.q.data or "", page=request.args.get("page", 1, type=int) or 1)
+                              q=form.q.data or "", page=request.args.get("page", 1, type=parse_page))
     context = {"form": form, "filters": filters, "page": waiting.waiting_list(current_user, filters),
                "args": {k: v for k, v in request.args.items() if k != "page" and v}}
     if is_htmx():
@@ -56,7 +57,7 @@ def find_group(referral_id: int):  # type: ignore[no-untyped-def]
 @roles(*MANAGERS)
 def allocate(referral_id: int):  # type: ignore[no-untyped-def]
     referral = waiting.get_referral(current_user, referral_id) or abort(404)
-    group_id = request.form.get("group_id", type=int)
+    group_id = request.form.get("group_id", type=parse_id)
     group = db.session.scalar(select(Group).where(Group.id == group_id, region_filter(current_user))) \
         if group_id else None
     if group is None:

@@ -16,18 +16,15 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from app.models.session import OUTCOMES
 from app.services import idempotency
 from app.services.attendance import RowInput
+from app.web.input_bounds import DATE_RANGE_MESSAGE, db_id, in_range, parse_id
 
 CLEAR = "NONE"
 """The value of the button that takes an outcome back to "To be confirmed"."""
 
 
-_ID = re.compile(r"^[0-9]{1,9}$")
-
-
 def small_int(value: str | None) -> int | None:
     """A non-negative whole number that fits a database id, else None (never an exception)."""
-    value = (value or "").strip()
-    return int(value) if _ID.match(value) else None
+    return db_id(value) if value else None
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -123,12 +120,15 @@ class _When(FlaskForm):
 
     date = DateField("Date", validators=[Optional()], format="%Y-%m-%d")
     start_time = TimeField("Start time", validators=[Optional()], format="%H:%M")
-    facilitator_id = SelectField("Facilitator", coerce=int, validators=[Optional()])
+    facilitator_id = SelectField("Facilitator", coerce=parse_id, validators=[Optional()])
 
     def dates_readable(self) -> bool:
         ok = True
         if self.date.raw_data and self.date.raw_data[0] and self.date.data is None:
             self.date.errors = ["Enter a real date, for example 5 May 2026"]
+            ok = False
+        elif self.date.data is not None and not in_range(self.date.data):
+            self.date.errors = [DATE_RANGE_MESSAGE]
             ok = False
         if self.start_time.raw_data and self.start_time.raw_data[0] and self.start_time.data is None:
             self.start_time.errors = ["Enter the start time as a 24-hour time, for example 14:00"]
@@ -141,7 +141,7 @@ class _When(FlaskForm):
 
 
 class CatchUpForm(_When):
-    people = MultiCheckboxField("Who is the catch-up for?", coerce=int, validators=[Optional()])
+    people = MultiCheckboxField("Who is the catch-up for?", coerce=parse_id, validators=[Optional()])
 
 
 class BookingForm(_When):

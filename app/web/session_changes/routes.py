@@ -17,6 +17,7 @@ from app.services.errors import ServiceError
 from app.services.register import get_session
 from app.services.schedule_guard import ScheduleBusy
 from app.web.access import MANAGERS, roles
+from app.web.input_bounds import parse_id
 
 bp = Blueprint("session_changes", __name__, url_prefix="/sessions")
 
@@ -29,7 +30,7 @@ class CancelForm(FlaskForm):
 
 
 class PersonForm(FlaskForm):
-    referral_id = SelectField("Person", coerce=int, validate_choice=False,
+    referral_id = SelectField("Person", coerce=parse_id, validate_choice=False,
                               validators=[InputRequired("Choose a person")])
 
 
