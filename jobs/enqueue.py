@@ -12,24 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.utils import utcparse
 
+from app.extensions import redis_connection
+
 DEFAULT_TIMEOUT = 600
 RETRY_INTERVALS = [5, 30, 120]
 WAITING = (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
-
-
-def redis_connection() -> Redis:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    conn = app.extensions.get("pd_redis")
-    if conn is None:
-        conn = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5)
-        app.extensions["pd_redis"] = conn
-    return conn
 
 
 def queue() -> Queue:

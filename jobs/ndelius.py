@@ -66,15 +66,9 @@ def queue_relay() -> bool:
 def queue_relay_if_due() -> bool:
     """The scheduler's frequent tick: queue a relay only when the outbox holds due work (a cheap query), so an
     idle service does not run an empty job every few seconds."""
-    from sqlalchemy import exists, select
+    from app.services import ndelius_sync
 
-    from app.extensions import db
-    from app.models import OutboxItem
-    from app.models.base import utcnow
-
-    due = db.session.scalar(select(exists().where(OutboxItem.status == "pending",
-                                                  OutboxItem.next_attempt_at <= utcnow())))
-    db.session.rollback()
+    due = ndelius_sync.has_due_work()
     return queue_relay() if due else False
 
 

@@ -278,3 +278,28 @@ def sessions_by_week(facilitator: Facilitator, *, past: bool = False) -> list[We
     for session, role in db.session.execute(query):
         weeks.setdefault(week_start(session.starts_at.date()), []).append((session, role))
     return [Week(day, rows) for day, rows in weeks.items()]
+
+
+def facilitators_list(user: User) -> list[Facilitator]:
+    """The facilitators a user sees listed: their region's (admins: every region's), by name."""
+    query = select(Facilitator).order_by(Facilitator.name)
+    if user.role != "admin":
+        query = query.where(Facilitator.region_id == user.region_id)
+    return list(db.session.scalars(query))
+
+
+def upcoming_sessions(group: Group) -> list[Session]:
+    """The group's sessions still to come, with their facilitators and templates (the team page lists them)."""
+    return list(db.session.scalars(
+        select(Session).where(Session.group_id == group.id, Session.status == "scheduled",
+                              Session.starts_at > clock.now_local())
+        .options(selectinload(Session.facilitators).selectinload(SessionFacilitator.facilitator),
+                 selectinload(Session.session_template).selectinload(SessionTemplate.module))
+        .order_by(Session.starts_at, Session.id)
+    ))
+
+
+def group_session(group: Group, session_id: int) -> Session | None:
+    """One session of this group (None for another group's, or none)."""
+    session = db.session.get(Session, session_id)
+    return session if session is not None and session.group_id == group.id else None

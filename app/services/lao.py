@@ -24,7 +24,7 @@ RESTRICTED_LABEL = "Restricted"
 
 
 def _redis():  # type: ignore[no-untyped-def]
-    from jobs.enqueue import redis_connection
+    from app.extensions import redis_connection
 
     return redis_connection()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -205,3 +205,21 @@ def _cancel_empty_individual_sessions(session_ids: set[int]) -> list[int]:
     for session in empty:
         session.status = "cancelled"
     return [s.id for s in empty]
+
+
+def group_membership(group: Group, membership_id: int) -> Membership | None:
+    """One membership of this group (None for another group's, or none)."""
+    membership = db.session.get(Membership, membership_id)
+    return membership if membership is not None and membership.group_id == group.id else None
+
+
+def sessions_summary(membership: Membership) -> dict[str, int]:
+    """How many of the group's sessions the person has had, and how many are still to come."""
+    now = clock.now_local()
+    future = func.coalesce(func.sum(case((Session.starts_at > now, 1), else_=0)), 0)
+    total, upcoming = db.session.execute(
+        select(func.count(Attendee.id), future).join(Session, Session.id == Attendee.session_id)
+        .where(Attendee.referral_id == membership.referral_id, Session.group_id == membership.group_id,
+               Attendee.removed_at.is_(None), Session.status == "scheduled")
+    ).one()
+    return {"past_sessions": total - upcoming, "future_sessions": upcoming}

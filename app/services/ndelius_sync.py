@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 
 from app.extensions import db
@@ -170,7 +170,7 @@ def client_from_config(config: Any) -> NDeliusClient:
 
 def breaker_from_config(config: Any) -> RedisCircuitBreaker | None:
     """The shared circuit breaker, or None when Redis is out of reach (the relay then runs without one)."""
-    from jobs.enqueue import redis_connection
+    from app.extensions import redis_connection
 
     try:
         redis = redis_connection()
@@ -289,3 +289,12 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
 def next_attempt_at() -> datetime | None:
     """When the earliest pending row falls due (None: nothing pending)."""
     return db.session.scalar(select(func.min(OutboxItem.next_attempt_at)).where(OutboxItem.status == "pending"))
+
+
+def has_due_work() -> bool:
+    """Whether the outbox holds a change due to be sent now (a cheap query the scheduler asks every tick); the
+    read's transaction is ended at once, so the scheduler holds nothing open between ticks."""
+    due = bool(db.session.scalar(select(exists().where(OutboxItem.status == "pending",
+                                                       OutboxItem.next_attempt_at <= utcnow()))))
+    db.session.rollback()
+    return due

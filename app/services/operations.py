@@ -9,8 +9,8 @@ import logging
 from redis import Redis
 from redis.exceptions import RedisError
 
-from app.extensions import db
-from app.models import Operation
+from app.extensions import db, redis_connection
+from app.models import Operation, User
 
 log = logging.getLogger(__name__)
 LIVE_TTL_SECONDS = 3600
@@ -62,3 +62,18 @@ def forget_live(redis: Redis | None, operation_id: int) -> None:
         redis.delete(_key(operation_id))
     except RedisError:
         log.warning("live progress not cleared", exc_info=True)
+
+
+def get_operation(user: User, operation_id: int) -> Operation | None:
+    """The operation if the user may watch it: their region's (admins: any)."""
+    operation = db.session.get(Operation, operation_id)
+    if operation is None or (user.role != "admin" and operation.region_id != user.region_id):
+        return None
+    return operation
+
+
+def progress(operation: Operation) -> dict[str, object]:
+    """What a progress bar shows: the live figures while running, a full bar once it has succeeded."""
+    done, total, message = live_progress(redis_connection(), operation)
+    percent = 100 if operation.status == "succeeded" else (int(100 * done / total) if total else 0)
+    return {"operation": operation, "done": done, "total": total, "message": message, "percent": percent}

@@ -95,3 +95,9 @@ def _region(teams: StaffTeams | None) -> Region | None:
         return None
     known = {r.code: r for r in db.session.scalars(select(Region).where(Region.code.in_(codes)))}
     return next((known[code] for code in codes if code in known), None)
+
+
+def sign_out(user: User) -> None:
+    """End every signed-in session of this user's (their session cookies carry the old version)."""
+    user.session_version += 1
+    db.session.commit()

@@ -86,7 +86,7 @@ def _generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str
     never outlives a flushed Redis); None without Redis."""
     if state["redis_down_until"] > time.monotonic():
         return None
-    from jobs.enqueue import redis_connection
+    from app.extensions import redis_connection
 
     keys = [_key(ALL_REGIONS if region_id is None else region_id), _key(ALL_REGIONS)]
     try:
@@ -137,7 +137,7 @@ def _after_commit(session: OrmSession) -> None:
         return
     user = g.get("_login_user") if has_request_context() else None
     region = getattr(user, "region_id", None) if getattr(user, "role", "admin") != "admin" else None
-    from jobs.enqueue import redis_connection
+    from app.extensions import redis_connection
 
     try:
         redis_connection().set(_key(ALL_REGIONS if region is None else region), secrets.token_hex(8))

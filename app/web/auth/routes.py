@@ -8,7 +8,7 @@ from sqlalchemy.orm import joinedload
 
 from app.extensions import db, login_manager
 from app.models import User
-from app.services.sign_in import SignInRefused, complete_sign_in
+from app.services.sign_in import SignInRefused, complete_sign_in, sign_out
 from app.web.auth import hmpps
 
 bp = Blueprint("auth", __name__)
@@ -118,8 +118,7 @@ def keep_alive():  # type: ignore[no-untyped-def]
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():  # type: ignore[no-untyped-def]
-    current_user.session_version += 1
-    db.session.commit()
+    sign_out(current_user)
     logout_user()
     session.clear()
     flash("You have signed out.", "success")

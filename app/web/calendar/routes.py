@@ -17,16 +17,15 @@ from app.models import Operation
 from app.models.base import utcnow
 from app.models.group import DAY_NAMES
 from app.services import calendar as calendar_service
-from app.services import calendar_feed
+from app.services import calendar_feed, operations
 from app.services import reschedule as reschedule_service
 from app.services.errors import ServiceError
-from app.services.operations import fail, live_progress
+from app.services.operations import fail
 from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.calendar.forms import DaysAndTimesForm, PostponeForm
 from app.web.groups.forms import slots_from
 from app.web.input_bounds import FIRST_DAY, LAST_DAY, db_id, in_range
-from jobs.enqueue import redis_connection
 from jobs.reschedule import enqueue_reschedule
 
 bp = Blueprint("calendar", __name__, url_prefix="/calendar")
@@ -212,8 +211,8 @@ def confirm_postpone(session_id: int):  # type: ignore[no-untyped-def]
     operation_id, new_day = operation.id, datetime.combine(form.date.data, form.start.data).date()
     _enqueue(operation_id)
     if is_htmx():
-        operation = db.session.get(Operation, operation_id)
-        return render_block("calendar/postpone.html", "confirmed", session=session, **_progress(operation))
+        operation = operations.get_operation(current_user, operation_id) or abort(404)
+        return render_block("calendar/postpone.html", "confirmed", session=session, **operations.progress(operation))
     flash("The sessions are being moved. The calendar updates when it has finished.", "success")
     return redirect(url_for("calendar.index", view="week", date=new_day.isoformat(),
                             scope=f"group-{session.group_id}"))
@@ -226,19 +225,11 @@ def _enqueue(operation_id: int) -> None:
         fail(operation_id, NO_WORKER)
 
 
-def _progress(operation: Operation) -> dict:
-    done, total, message = live_progress(redis_connection(), operation)
-    percent = 100 if operation.status == "succeeded" else (int(100 * done / total) if total else 0)
-    return {"operation": operation, "done": done, "total": total, "message": message, "percent": percent}
-
-
 @bp.route("/operations/<int:operation_id>/resume", methods=["POST"])
 @roles(*MANAGERS)
 def resume(operation_id: int):  # type: ignore[no-untyped-def]
     """Carry on with a reschedule whose worker was lost or that failed part-way (applied steps stay applied)."""
-    operation = db.session.get(Operation, operation_id)
-    if operation is None or (current_user.role != "admin" and operation.region_id != current_user.region_id):
-        abort(404)
+    operation = operations.get_operation(current_user, operation_id) or abort(404)
     try:
         reschedule_service.resume(current_user, operation)
     except ServiceError as exc:

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.extensions import db
-from app.models import Facilitator, Session, SessionFacilitator, SessionTemplate
 from app.services import facilitators as service
 from app.services.errors import ServiceError
 from app.services.groups import get_group
@@ -23,10 +20,7 @@ NAV = [(40, "Facilitators", "facilitators.index", EVERYONE)]
 @bp.route("/facilitators")
 @roles(*EVERYONE)
 def index():  # type: ignore[no-untyped-def]
-    query = select(Facilitator).order_by(Facilitator.name)
-    if current_user.role != "admin":
-        query = query.where(Facilitator.region_id == current_user.region_id)
-    return render_template("facilitators/index.html", facilitators=list(db.session.scalars(query)),
+    return render_template("facilitators/index.html", facilitators=service.facilitators_list(current_user),
                            london=clock.LONDON)
 
 
@@ -89,13 +83,7 @@ def group_team(group_id: int):  # type: ignore[no-untyped-def]
     else:
         form.lead_facilitator_id.data = group.lead_facilitator.id if group.lead_facilitator else 0
         form.cover_facilitator_ids.data = [f.id for f in group.cover_facilitators]
-    sessions = list(db.session.scalars(
-        select(Session).where(Session.group_id == group.id, Session.status == "scheduled",
-                              Session.starts_at > clock.now_local())
-        .options(selectinload(Session.facilitators).selectinload(SessionFacilitator.facilitator),
-                 selectinload(Session.session_template).selectinload(SessionTemplate.module))
-        .order_by(Session.starts_at, Session.id)
-    ))
+    sessions = service.upcoming_sessions(group)
     return render_template("facilitators/group_team.html", group=group, form=form, clash=clash,
                            sessions=sessions), status
 
@@ -104,9 +92,7 @@ def group_team(group_id: int):  # type: ignore[no-untyped-def]
 @roles(*MANAGERS)
 def session_team(group_id: int, session_id: int):  # type: ignore[no-untyped-def]
     group = get_group(current_user, group_id) or abort(404)
-    session = db.session.get(Session, session_id)
-    if session is None or session.group_id != group.id:
-        abort(404)
+    session = service.group_session(group, session_id) or abort(404)
     form = _team_form(group.region_id)
     clash, status = None, 200
     back = request.args.get("back") or request.form.get("back")

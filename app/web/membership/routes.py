@@ -3,11 +3,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import case, func, select
 
 from app import clock
 from app.extensions import db
-from app.models import Attendee, Group, Membership, Session
+from app.models import Group, Membership
 from app.models.group import GROUP_SIZE_LIMIT
 from app.scheduling.bus_stop import last_day_to_rejoin
 from app.services import bus_stop, joining
@@ -66,10 +65,7 @@ def allocate(group_id: int):  # type: ignore[no-untyped-def]
 
 
 def _membership(group: Group, membership_id: int) -> Membership:
-    membership = db.session.get(Membership, membership_id)
-    if membership is None or membership.group_id != group.id:
-        abort(404)
-    return membership
+    return membership_service.group_membership(group, membership_id) or abort(404)
 
 
 @bp.route("/<int:membership_id>/remove", methods=["GET", "POST"])
@@ -96,7 +92,7 @@ def remove(group_id: int, membership_id: int):  # type: ignore[no-untyped-def]
                 flash(_removed_message(name, group.code, form.new_status.data, result), "success")
                 return redirect(url_for("groups.show", group_id=group.id))
     return render_template("membership/remove.html", group=group, membership=membership, form=form,
-                           hints=REMOVAL_STATUS_HINTS, **_sessions_summary(membership)), status
+                           hints=REMOVAL_STATUS_HINTS, **membership_service.sessions_summary(membership)), status
 
 
 def _removed_message(name: str, code: str, status: str, result: membership_service.Removed) -> str:
@@ -111,13 +107,3 @@ def _removed_message(name: str, code: str, status: str, result: membership_servi
     return text
 
 
-def _sessions_summary(membership: Membership) -> dict:
-    """How many of the group's sessions the person has had, and how many are still to come."""
-    now = clock.now_local()
-    future = func.coalesce(func.sum(case((Session.starts_at > now, 1), else_=0)), 0)
-    total, upcoming = db.session.execute(
-        select(func.count(Attendee.id), future).join(Session, Session.id == Attendee.session_id)
-        .where(Attendee.referral_id == membership.referral_id, Session.group_id == membership.group_id,
-               Attendee.removed_at.is_(None), Session.status == "scheduled")
-    ).one()
-    return {"past_sessions": total - upcoming, "future_sessions": upcoming}

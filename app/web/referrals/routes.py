@@ -4,16 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
-from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Group
 from app.services import bus_stop
 from app.services import membership as membership_service
 from app.services import needs as needs_service
 from app.services import waiting_list as waiting
 from app.services.errors import ServiceError
-from app.services.groups import region_filter
+from app.services.groups import get_group
 from app.web.access import MANAGERS, is_htmx, roles
 from app.web.input_bounds import parse_id, parse_page
 from app.web.permissions import LEADS
@@ -58,8 +56,7 @@ def find_group(referral_id: int):  # type: ignore[no-untyped-def]
 def allocate(referral_id: int):  # type: ignore[no-untyped-def]
     referral = waiting.get_referral(current_user, referral_id) or abort(404)
     group_id = request.form.get("group_id", type=parse_id)
-    group = db.session.scalar(select(Group).where(Group.id == group_id, region_filter(current_user))) \
-        if group_id else None
+    group = get_group(current_user, group_id) if group_id else None
     if group is None:
         return _find_page(referral_id, [("Choose a group", None)], 400)
     try:
