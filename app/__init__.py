@@ -51,7 +51,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_cli(app)
     from app import models  # noqa: F401  (tables registered for Alembic)
-    from app.services import events_out  # noqa: F401  (every referral status change is announced)
+    from app.services import (
+        events_out,  # noqa: F401  (every referral status change is announced)
+        outbox,  # noqa: F401  (a commit that wrote nDelius outbox rows queues a relay)
+    )
 
     return app
 

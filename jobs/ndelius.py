@@ -4,6 +4,7 @@ same rows. Deterministic job ids keep at most one of each waiting or running."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -14,6 +15,12 @@ from jobs.enqueue import enqueue
 
 log = logging.getLogger(__name__)
 RELAY_JOB, SWEEP_JOB, RECONCILE_JOB = "ndelius-relay", "ndelius-sweep", "ndelius-reconcile"
+# A relay already running may have looked at the outbox before a change committed: one more relay waits for it.
+RELAY_FOLLOW_UP_JOB = "ndelius-relay-follow-up"
+# After Redis failed to answer a commit's relay, this process stops asking for so long (the scheduler's relay
+# sends the changes meanwhile), so a Redis outage slows no more than one request in that time.
+COMMIT_RELAY_BACKOFF_SECONDS = 30.0
+_commit_relay_paused_until = 0.0
 RELAY_BUDGET_SECONDS = 120  # a relay job stops claiming after this; the next one carries on
 
 
@@ -59,6 +66,27 @@ def queue_relay() -> bool:
         enqueue("jobs.ndelius.relay", job_id=RELAY_JOB, timeout=RELAY_BUDGET_SECONDS + 180, retries=0)
     except RedisError:
         log.warning("relay not queued (Redis unavailable); the periodic relay will send it")
+        return False
+    return True
+
+
+def queue_relay_after_commit() -> bool:
+    """A transaction that wrote nDelius outbox rows has committed (app.services.outbox): queue a relay now, so
+    the change reaches nDelius in about a second rather than at the scheduler's next tick. Never raises - the
+    user's change is already committed and their request must not fail for this - and after a failure to reach
+    Redis it does not try again for COMMIT_RELAY_BACKOFF_SECONDS: the scheduler's polling is the safety net."""
+    global _commit_relay_paused_until
+    if time.monotonic() < _commit_relay_paused_until:
+        return False
+    timeout = RELAY_BUDGET_SECONDS + 180
+    try:
+        job = enqueue("jobs.ndelius.relay", job_id=RELAY_JOB, timeout=timeout, retries=0)
+        if job.get_status(refresh=False) == "started":
+            enqueue("jobs.ndelius.relay", job_id=RELAY_FOLLOW_UP_JOB, timeout=timeout, retries=0)
+    except Exception as exc:  # noqa: BLE001  (Redis down, a timeout, anything: the change is committed)
+        _commit_relay_paused_until = time.monotonic() + COMMIT_RELAY_BACKOFF_SECONDS
+        log.warning("relay not queued after commit (%s); the scheduler's relay will send the change",
+                    type(exc).__name__, extra={"event": "relay_not_queued"})
         return False
     return True
 
