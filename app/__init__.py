@@ -181,12 +181,28 @@ class _JsonFormatter(logging.Formatter):
         }
         if has_request_context():
             payload["request_id"] = g.get("request_id")
+        else:
+            _job_fields(payload)
         for key in ("event", "user_id", "role", "path", "method"):
             if hasattr(record, key):
                 payload[key] = getattr(record, key)
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload)
+
+
+def _job_fields(payload: dict[str, Any]) -> None:
+    """In an RQ job: its id, and the id of the request that queued it (jobs.enqueue puts it in the job's meta),
+    so one request id follows a change from the web into the worker."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is None:
+        return
+    payload["job_id"] = job.id
+    request_id = (job.meta or {}).get("request_id")
+    if request_id:
+        payload["request_id"] = request_id
 
 
 def _configure_logging(app: Flask) -> None:

@@ -11,7 +11,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from redis import Redis
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
@@ -31,7 +31,9 @@ def queue() -> Queue:
 
 def enqueue(func: str, *args: Any, job_id: str, timeout: int = DEFAULT_TIMEOUT, retries: int = 3) -> Job:
     """Enqueue `func` (a dotted path) unless a job with this id is already waiting or running (on a live
-    worker: a job whose worker died is replaced)."""
+    worker: a job whose worker died is replaced). Queued from a request, the job carries that request's id
+    (`job.meta["request_id"]`), which the worker's JSON log lines show (app._JsonFormatter): a change can be
+    followed from the web to the job it caused."""
     q = queue()
     existing = live_job(q, job_id)
     if existing is not None:
@@ -39,8 +41,13 @@ def enqueue(func: str, *args: Any, job_id: str, timeout: int = DEFAULT_TIMEOUT, 
     return q.enqueue_call(
         func, args=args, job_id=job_id, timeout=timeout,
         retry=Retry(max=retries, interval=RETRY_INTERVALS[:retries]) if retries else None,
-        result_ttl=3600, failure_ttl=7 * 24 * 3600, ttl=24 * 3600,
+        result_ttl=3600, failure_ttl=7 * 24 * 3600, ttl=24 * 3600, meta=_request_meta(),
     )
+
+
+def _request_meta() -> dict[str, Any] | None:
+    request_id = g.get("request_id") if has_request_context() else None
+    return {"request_id": request_id} if request_id else None
 
 
 def live_job(q: Queue, job_id: str) -> Job | None:
