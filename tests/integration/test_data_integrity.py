@@ -48,7 +48,8 @@ def test_concurrent_attendance_writers_lose_nothing(app, world):  # type: ignore
                 db.session.remove()
 
     def reader(stop: threading.Event) -> None:
-        with app.app_context():
+        # A reader is a page render (a GET): its transactions begin deferred and never take the write lock.
+        with app.test_request_context("/groups", method="GET"):
             while not stop.is_set():
                 db.session.scalar(select(func.count(Attendance.id)))
                 db.session.rollback()
