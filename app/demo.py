@@ -76,6 +76,9 @@ def seed() -> bool:
                         staff_code=f"{code}{n:03d}", team_code=f"{code}TM1", email=f"fac{n}.{code.lower()}@example.gov.uk")
             for n in range(1, 5)
         ]
+        # the demo facilitator's row has their HMPPS Auth name (signing in would make it so anyway): one name on
+        # every page
+        facilitators[0].name = DEMO_NAMES[f"fac.{code.lower()}"]
         db.session.add_all(facilitators)
         db.session.flush()
         for prefix, role in ROLES:

@@ -37,7 +37,9 @@ class World:
         from tests.fakes.staff import register_staff
 
         n = next(_seq)
-        username, name = username or f"{role}{n}", name or f"{role.title()} {n}"
+        # a facilitator's HMPPS Auth name is their facilitator row's (signing in makes them the same)
+        username = username or f"{role}{n}"
+        name = name or (facilitator.name if facilitator else f"{role.title()} {n}")
         # the fakes this run started (tests/conftest.py), even when a test points the app elsewhere (every fake
         # nDelius in the run shares one list of staff)
         register_staff(os.environ["HMPPS_AUTH_URL"], os.environ["NDELIUS_URL"],

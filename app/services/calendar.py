@@ -27,6 +27,7 @@ class Scope:
 
     group: Group | None = None
     facilitator: Facilitator | None = None
+    region_name: str | None = None  # the region shown (an admin's "All regions" when they chose none)
 
     @property
     def label(self) -> str:
@@ -34,7 +35,7 @@ class Scope:
             return f"Group {self.group.code}"
         if self.facilitator is not None:
             return self.facilitator.name
-        return "Whole region"
+        return self.region_name or "Whole region"
 
 
 @dataclass(slots=True, eq=False)
@@ -138,22 +139,25 @@ class FacilitatorName:
     name: str
 
 
-def scope_choices(user: User) -> tuple[list[GroupCode], list[FacilitatorName]]:
-    """The region's groups (by code) and facilitators (by name) to choose from: plain values."""
+def scope_choices(user: User, region_id: int | None = None) -> tuple[list[GroupCode], list[FacilitatorName]]:
+    """The region's groups (by code) and facilitators (by name) to choose from: plain values. `region_id`: the
+    region an admin chose (None: every region)."""
     groups = [GroupCode(i, code) for i, code in db.session.execute(
-        select(Group.id, Group.code).where(region_filter(user)).order_by(Group.code))]
+        select(Group.id, Group.code).where(region_filter(user, region_id)).order_by(Group.code))]
     query = select(Facilitator.id, Facilitator.name).order_by(Facilitator.name)
-    if user.role != "admin":
-        query = query.where(Facilitator.region_id == user.region_id)
+    region = user.region_id if user.role != "admin" else region_id
+    if region is not None:
+        query = query.where(Facilitator.region_id == region)
     return groups, [FacilitatorName(i, name) for i, name in db.session.execute(query)]
 
 
-def sessions_between(user: User, first: date, last: date, scope: Scope) -> list[CalendarSession]:
+def sessions_between(user: User, first: date, last: date, scope: Scope,
+                     region_id: int | None = None) -> list[CalendarSession]:
     query = (
         select(Session.id, Session.group_id, Session.kind, Session.status, Session.starts_at, Session.ends_at,
                Session.session_template_id, Group.code)
         .join(Group, Group.id == Session.group_id)
-        .where(region_filter(user), Session.deleted_at.is_(None),
+        .where(region_filter(user, region_id), Session.deleted_at.is_(None),
                Session.starts_at >= datetime.combine(first, time.min),
                Session.starts_at < datetime.combine(last + DAY, time.min))
         .order_by(Session.starts_at, Group.code, Session.id)
@@ -175,9 +179,9 @@ def heading(view: str, anchor: date) -> CalendarPage:
                         following=following, session_count=0)
 
 
-def calendar_page(user: User, view: str, anchor: date, scope: Scope) -> CalendarPage:
+def calendar_page(user: User, view: str, anchor: date, scope: Scope, region_id: int | None = None) -> CalendarPage:
     first, last, previous, following, title = period(view, anchor)
-    sessions = sessions_between(user, first, last, scope)
+    sessions = sessions_between(user, first, last, scope, region_id)
     holidays, holiday_source = holiday_lookup(first, last)
     today = clock.today()
     by_day: dict[date, list[CalendarSession]] = {}

@@ -280,11 +280,13 @@ def sessions_by_week(facilitator: Facilitator, *, past: bool = False) -> list[We
     return [Week(day, rows) for day, rows in weeks.items()]
 
 
-def facilitators_list(user: User) -> list[Facilitator]:
-    """The facilitators a user sees listed: their region's (admins: every region's), by name."""
+def facilitators_list(user: User, region_id: int | None = None) -> list[Facilitator]:
+    """The facilitators a user sees listed: their region's (admins: every region's, or the one they chose), by
+    name."""
     query = select(Facilitator).order_by(Facilitator.name)
-    if user.role != "admin":
-        query = query.where(Facilitator.region_id == user.region_id)
+    region = user.region_id if user.role != "admin" else region_id
+    if region is not None:
+        query = query.where(Facilitator.region_id == region)
     return list(db.session.scalars(query))
 
 

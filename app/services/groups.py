@@ -30,9 +30,12 @@ class GroupInput:
     cover_facilitator_ids: tuple[int, ...] = field(default=())
 
 
-def region_filter(user: User):  # type: ignore[no-untyped-def]
-    """Admins see every region; everybody else only their own."""
-    return True if user.role == "admin" else Group.region_id == user.region_id
+def region_filter(user: User, region_id: int | None = None):  # type: ignore[no-untyped-def]
+    """Admins see every region, or the one they chose (`region_id`, app.web.region_choice); everybody else only
+    their own, whatever they ask for."""
+    if user.role != "admin":
+        return Group.region_id == user.region_id
+    return True if region_id is None else Group.region_id == region_id
 
 
 @dataclass(slots=True, eq=False)
@@ -52,20 +55,22 @@ class Listed:
     state_tag: str = "grey"
 
 
-def groups_for(user: User) -> list[Listed]:
-    """The user's groups with their days and times and member counts, in two queries whatever their number."""
+def groups_for(user: User, region_id: int | None = None) -> list[Listed]:
+    """The user's groups (an admin's: of the region chosen, or all) with their days and times and member counts,
+    in two queries whatever their number."""
     members = (
         select(func.count(Membership.id)).where(Membership.group_id == Group.id, Membership.left_at.is_(None))
         .correlate(Group).scalar_subquery()
     )
     rows = db.session.execute(
         select(Group.id, Group.code, Group.cohort, Group.learning_disability, Group.sex, Group.started_at,
-               Group.closed_at, members.label("members")).where(region_filter(user)).order_by(Group.code)
+               Group.closed_at, members.label("members")).where(region_filter(user, region_id)).order_by(Group.code)
     ).all()
     slots: dict[int, list[str]] = {}
     for group_id, day, start in db.session.execute(
         select(GroupSlot.group_id, GroupSlot.day_of_week, GroupSlot.start_time).join(Group)
-        .where(region_filter(user)).order_by(GroupSlot.group_id, GroupSlot.day_of_week, GroupSlot.start_time)
+        .where(region_filter(user, region_id))
+        .order_by(GroupSlot.group_id, GroupSlot.day_of_week, GroupSlot.start_time)
     ):
         slots.setdefault(group_id, []).append(f"{DAY_NAMES[day]} {start:%H:%M}")
     from app.services.group_finish import states

@@ -60,17 +60,20 @@ class Row:
     next_attempt_at: datetime | None = None
 
 
-def _scoped(query: Select, user: User) -> Select:
+def _scoped(query: Select, user: User, region_id: int | None = None) -> Select:
+    """`region_id`: the region an admin chose (app.web.region_choice); ignored for everyone else."""
     return (query.join(Attendee, Attendee.id == NDeliusAppointment.attendee_id)
             .join(Session, Session.id == Attendee.session_id).join(Group, Group.id == Session.group_id)
-            .where(region_filter(user)))
+            .where(region_filter(user, region_id)))
 
 
-def _disagreement_scope(user: User):  # type: ignore[no-untyped-def]
-    return True if user.role == "admin" else NDeliusDisagreement.region_id == user.region_id
+def _disagreement_scope(user: User, region_id: int | None = None):  # type: ignore[no-untyped-def]
+    if user.role != "admin":
+        return NDeliusDisagreement.region_id == user.region_id
+    return True if region_id is None else NDeliusDisagreement.region_id == region_id
 
 
-def backlog(user: User, now: datetime | None = None) -> Backlog:
+def backlog(user: User, now: datetime | None = None, region_id: int | None = None) -> Backlog:
     now = now or utcnow()
     pending = exists().where(OutboxItem.appointment_id == NDeliusAppointment.id, OutboxItem.status == "pending")
     retrying = exists().where(OutboxItem.appointment_id == NDeliusAppointment.id, OutboxItem.status == "pending",
@@ -80,25 +83,26 @@ def backlog(user: User, now: datetime | None = None) -> Backlog:
         func.count(case((retrying, 1))),
         func.count(case((NDeliusAppointment.sync_state == "needs_attention", 1))),
         func.count(case((NDeliusAppointment.claimed_until > now, 1))),
-    ).select_from(NDeliusAppointment), user)).one()
+    ).select_from(NDeliusAppointment), user, region_id)).one()
     oldest = db.session.scalar(_scoped(
         select(func.min(OutboxItem.created_at)).select_from(NDeliusAppointment)
         .join(OutboxItem, and_(OutboxItem.appointment_id == NDeliusAppointment.id, OutboxItem.status == "pending")),
-        user))
+        user, region_id))
     disagreements = db.session.scalar(select(func.count(NDeliusDisagreement.id)).where(
-        NDeliusDisagreement.resolved_at.is_(None), _disagreement_scope(user)))
+        NDeliusDisagreement.resolved_at.is_(None), _disagreement_scope(user, region_id)))
     return Backlog(waiting=counts[0], retrying=counts[1], needs_attention=counts[2], in_progress=counts[3],
                    disagreements=disagreements or 0, oldest_waiting=oldest)
 
 
-def _rows(user: User, status: str, where, order, limit: int) -> list[Row]:  # type: ignore[no-untyped-def]
+def _rows(user: User, status: str, where, order, limit: int,  # type: ignore[no-untyped-def]
+          region_id: int | None = None) -> list[Row]:
     latest = (select(OutboxItem.appointment_id, func.max(OutboxItem.id).label("row_id"))
               .where(OutboxItem.status == status).group_by(OutboxItem.appointment_id).subquery())
     query = _scoped(
         select(NDeliusAppointment, OutboxItem, Session, SessionTemplate.name, Group.code, Referral)
         .select_from(NDeliusAppointment)
         .join(latest, latest.c.appointment_id == NDeliusAppointment.id)
-        .join(OutboxItem, OutboxItem.id == latest.c.row_id), user,
+        .join(OutboxItem, OutboxItem.id == latest.c.row_id), user, region_id,
     ).join(SessionTemplate, SessionTemplate.id == Session.session_template_id).join(
         Referral, Referral.id == Attendee.referral_id).where(where).order_by(*order).limit(limit)
     return [
@@ -109,20 +113,23 @@ def _rows(user: User, status: str, where, order, limit: int) -> list[Row]:  # ty
     ]
 
 
-def failures(user: User, limit: int = 100) -> list[Row]:
+def failures(user: User, limit: int = 100, region_id: int | None = None) -> list[Row]:
     """Appointments nDelius refused (or we could not send), newest first, with the reason."""
     return _rows(user, "needs_attention", NDeliusAppointment.sync_state == "needs_attention",
-                 (OutboxItem.processed_at.desc(), OutboxItem.id.desc()), limit)
+                 (OutboxItem.processed_at.desc(), OutboxItem.id.desc()), limit, region_id)
 
 
-def retrying(user: User, limit: int = 50) -> list[Row]:
+def retrying(user: User, limit: int = 50, region_id: int | None = None) -> list[Row]:
     """Appointments whose last attempt failed for a passing reason (nDelius down, a timeout): retried."""
-    return _rows(user, "pending", OutboxItem.attempts > 0, (OutboxItem.next_attempt_at, OutboxItem.id), limit)
+    return _rows(user, "pending", OutboxItem.attempts > 0, (OutboxItem.next_attempt_at, OutboxItem.id), limit,
+                 region_id)
 
 
-def disagreements(user: User, limit: int = 200) -> list[tuple[NDeliusDisagreement, Row | None]]:
+def disagreements(user: User, limit: int = 200,
+                  region_id: int | None = None) -> list[tuple[NDeliusDisagreement, Row | None]]:
     found = list(db.session.scalars(
-        select(NDeliusDisagreement).where(NDeliusDisagreement.resolved_at.is_(None), _disagreement_scope(user))
+        select(NDeliusDisagreement).where(NDeliusDisagreement.resolved_at.is_(None),
+                                          _disagreement_scope(user, region_id))
         .order_by(NDeliusDisagreement.first_seen_at.desc(), NDeliusDisagreement.id).limit(limit)))
     ids = {d.appointment_id for d in found if d.appointment_id is not None}
     rows: dict[int, Row] = {}
@@ -139,12 +146,14 @@ def disagreements(user: User, limit: int = 200) -> list[tuple[NDeliusDisagreemen
     return [(d, rows.get(d.appointment_id) if d.appointment_id else None) for d in found]
 
 
-def last_reconciliation(user: User | None = None) -> NDeliusReconciliation | None:
-    """The last finished run that covered the user's region (a national run, or one of that region)."""
+def last_reconciliation(user: User | None = None, region_id: int | None = None) -> NDeliusReconciliation | None:
+    """The last finished run that covered the user's region (a national run, or one of that region); an admin's:
+    any run, or one that covered the region they chose."""
     query = select(NDeliusReconciliation).where(NDeliusReconciliation.finished_at.is_not(None))
-    if user is not None and user.role != "admin":
+    region = user.region_id if user is not None and user.role != "admin" else region_id
+    if user is not None and region is not None:
         query = query.where(or_(NDeliusReconciliation.region_id.is_(None),
-                                NDeliusReconciliation.region_id == user.region_id))
+                                NDeliusReconciliation.region_id == region))
     return db.session.scalar(query.order_by(NDeliusReconciliation.id.desc()).limit(1))
 
 
@@ -218,8 +227,8 @@ def retry(actor: User, appointment_id: int) -> NDeliusAppointment | None:
     return appointment
 
 
-def retry_all(actor: User) -> int:
-    ids = list(db.session.scalars(_scoped(select(NDeliusAppointment.id), actor).where(
+def retry_all(actor: User, region_id: int | None = None) -> int:
+    ids = list(db.session.scalars(_scoped(select(NDeliusAppointment.id), actor, region_id).where(
         NDeliusAppointment.sync_state == "needs_attention")))
     for appointment_id in ids:
         retry(actor, appointment_id)

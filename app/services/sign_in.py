@@ -81,6 +81,12 @@ def complete_sign_in(claims: dict[str, Any], name: str | None) -> User:
             select(User.id).where(User.facilitator_id == facilitator.id, User.username != username))
         if facilitator is not None and facilitator.region_id == region.id and not taken:
             user.facilitator_id = facilitator.id
+    if name and user.facilitator_id is not None:
+        # One name for one person on every page (the header, the calendar, a session's team): HMPPS Auth's,
+        # brought back at each sign-in, on their facilitator row too.
+        facilitator = db.session.get(Facilitator, user.facilitator_id)
+        if facilitator is not None and facilitator.name != name:
+            facilitator.name = name
     db.session.commit()
     log.info("signed in", extra={"event": "signed_in", "user_id": user.id, "role": role, "region_id": region.id})
     return user

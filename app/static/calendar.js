@@ -1,8 +1,9 @@
 /*
  * Calendar: drag a session to another day to postpone it (mouse, pen or finger).
  *
- * Native Pointer Events, no library. With a mouse the whole session block can be dragged; with a finger or pen
- * only its handle (so the page still scrolls when a finger lands on a session). Dropping on a day asks the server
+ * Native Pointer Events, no library. The whole session card can be dragged, with a mouse, a pen or a finger (its
+ * grip, the handle, is only the visible cue; a movable card does not scroll the page under a finger, the gaps
+ * between cards and the days' headings do, and a drag near the window's edge scrolls it). Dropping on a day asks the server
  * for the preview of what would move (the session at the same time on that day) and shows it in a dialog; nothing
  * changes until the person confirms there. Every session also has a "Postpone" link: the same preview without
  * dragging (WCAG 2.2 2.5.7 Dragging movements).
@@ -79,12 +80,11 @@
     var item = event.target.closest('.app-session--movable[data-postpone-url]')
     if (!item || !canReschedule(item)) return
     if (event.target.closest('a, button, input, select, textarea')) return
-    if (event.pointerType !== 'mouse' && !event.target.closest('.app-session__handle')) return
     drag = {
       item: item, pointerId: event.pointerId, startX: event.clientX, startY: event.clientY,
       dragging: false, target: null, ghost: null
     }
-    event.preventDefault() // no text selection (mouse) and no scrolling (finger on the handle) while dragging
+    event.preventDefault() // no text selection (mouse) and no scrolling (finger on the card) while dragging
     document.addEventListener('pointermove', onPointerMove, { passive: false })
     document.addEventListener('pointerup', onPointerUp)
     document.addEventListener('pointercancel', cancel)

@@ -231,7 +231,7 @@ def test_facilitator_records_a_register(journey_page, viewport, todays_session, 
     page = journey_page
     j = Journey(page, "facilitator", viewport, shots_dir("facilitator", viewport, tmp_path))
     j.sign_in("fac.nw")
-    j.press(page.get_by_role("link", name="My sessions"))
+    page.wait_for_url("**/sessions")  # a facilitator lands on My sessions
     page.get_by_role("heading", name="Today, Monday 13 April").wait_for()
     j.check("my-sessions")
     j.press(page.get_by_role("link", name="10:00–12:30 Understanding myself"))

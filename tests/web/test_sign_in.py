@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import User
+from app.models import Facilitator, User
 from app.models.user import AUTHORITY_PREFIX
 from tests.conftest import Browser
 from tests.fakes.staff import register_staff
@@ -105,6 +105,33 @@ def test_a_facilitator_is_linked_by_their_ndelius_staff_code(app, world):  # typ
     _staff(app, "fay", role="facilitator", region_code="NW", staff_code=facilitator.staff_code)
     Browser(app, app.test_client()).sign_in("fay")
     assert db.session.scalar(select(User.facilitator_id).filter_by(username="fay")) == facilitator.id
+
+
+def test_a_facilitator_has_hmpps_auths_name_in_the_header_and_on_the_calendar(app, world):  # type: ignore[no-untyped-def]
+    """Issue 15.9: the header said "Ray Wood" (HMPPS Auth) and the calendar "Chris Thompson (you)" (the
+    facilitator row): signing in gives the facilitator row HMPPS Auth's name, so every page says the same."""
+    region = world.region("NW", "North West")
+    facilitator = world.facilitator(region, "Chris Thompson")
+    _staff(app, "ray", name="Ray Wood", role="facilitator", region_code="NW", staff_code=facilitator.staff_code)
+    browser = Browser(app, app.test_client())
+    browser.sign_in("ray")
+    page = browser.get("/calendar").get_data(as_text=True)
+    assert "Ray Wood</li>" in page.replace("\n", "").replace("  ", "")  # the header
+    assert f'value="facilitator-{facilitator.id}" selected>Ray Wood (you)</option>' in page
+    assert "Chris Thompson" not in page
+    assert "Ray Wood" in browser.get("/facilitators").get_data(as_text=True)
+    assert db.session.get(Facilitator, facilitator.id).name == "Ray Wood"
+
+
+def test_a_facilitator_lands_on_my_sessions_and_everyone_else_on_groups(app, world):  # type: ignore[no-untyped-def]
+    region = world.region("NW", "North West")
+    world.user(region, "facilitator", "fac.nw", facilitator=world.facilitator(region, "Fran Lead"))
+    world.user(region, "lead", "lead.nw")
+    facilitator, lead = Browser(app, app.test_client()), Browser(app, app.test_client())
+    assert facilitator.sign_in("fac.nw").headers["Location"] == "/"
+    assert facilitator.get("/").headers["Location"] == "/sessions"
+    lead.sign_in("lead.nw")
+    assert lead.get("/").headers["Location"] == "/groups"
 
 
 def test_where_you_were_going_is_where_you_land(browser, north):  # type: ignore[no-untyped-def]

@@ -68,6 +68,8 @@ def load_user(user_id: str) -> User | None:
 def index():  # type: ignore[no-untyped-def]
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
+    if current_user.role == "facilitator":  # a facilitator's day starts with their sessions
+        return redirect(url_for("register.index"))
     return redirect(url_for("groups.index"))
 
 

@@ -26,6 +26,7 @@ from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.calendar.forms import DaysAndTimesForm, PostponeForm
 from app.web.groups.forms import slots_from
 from app.web.input_bounds import FIRST_DAY, LAST_DAY, db_id, in_range
+from app.web.region_choice import RegionChoice, region_choice
 from jobs.reschedule import enqueue_reschedule
 
 bp = Blueprint("calendar", __name__, url_prefix="/calendar")
@@ -40,15 +41,15 @@ def _can_reschedule() -> bool:
 
 # --- the calendar -------------------------------------------------------------------------------------------
 
-def _scope_from(args: MultiDict) -> tuple[calendar_service.Scope, str]:
+def _scope_from(args: MultiDict, choice: RegionChoice) -> tuple[calendar_service.Scope, str]:
     """`scope` is "region", "group-<id>" or "facilitator-<id>"; another region's ids are a 404. A facilitator
-    sees their own sessions first."""
+    sees their own sessions first. "region" is the user's region, or for an admin the one chosen (or all)."""
     value = args.get("scope", "")
     if not value:
         value = f"facilitator-{current_user.facilitator_id}" if current_user.facilitator_id else "region"
     kind, _, number = value.partition("-")
     if kind == "region":
-        return calendar_service.Scope(), "region"
+        return calendar_service.Scope(region_name=choice.title if choice.options else None), "region"
     scope_id = db_id(number)
     if scope_id is None or kind not in ("group", "facilitator"):
         abort(404)
@@ -73,21 +74,22 @@ def _anchor(value: str | None) -> date:
 
 def _calendar_context(args: MultiDict) -> dict:
     view = args.get("view") if args.get("view") in calendar_service.VIEWS else "week"
-    scope, scope_value = _scope_from(args)
+    choice = region_choice()  # an admin: every region, or the one chosen (kept on every link)
+    scope, scope_value = _scope_from(args, choice)
     anchor = _anchor(args.get("date"))
-    region = None if current_user.role == "admin" else current_user.region_id
+    region = choice.region_id
     groups, facilitators = region_cache.kept(
-        "calendar-choices", region, (), lambda _as_of: calendar_service.scope_choices(current_user))
+        "calendar-choices", region, (), lambda _as_of: calendar_service.scope_choices(current_user, region))
     can_reschedule, today = _can_reschedule(), clock.today()
 
     def link(**changes: object) -> str:
-        params = {"view": view, "date": anchor.isoformat(), "scope": scope_value}
+        params: dict[str, object] = {"view": view, "date": anchor.isoformat(), "scope": scope_value, **choice.args}
         params.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in changes.items()})
         return url_for("calendar.index", **params)
 
     def grid(as_of: datetime) -> tuple[Markup, list[int]]:
         """The weeks shown, kept for a few seconds per region (app.web.region_cache)."""
-        page = calendar_service.calendar_page(current_user, view, anchor, scope)
+        page = calendar_service.calendar_page(current_user, view, anchor, scope, region)
         html = render_block("calendar/index.html", "calendar_grid", page=page, view=view, scope=scope, link=link,
                             can_reschedule=can_reschedule, now=clock.now_local(), today=today, as_of=as_of,
                             session_kind=calendar_service.session_kind, day_names=DAY_NAMES)
@@ -95,8 +97,8 @@ def _calendar_context(args: MultiDict) -> dict:
         grid_groups = sorted({s.group_id for week in page.weeks for day in week for s in day.sessions})
         return Markup(html), grid_groups  # nosec B704
 
-    grid_html, visible_groups = region_cache.kept("calendar", region, (view, anchor, scope_value, can_reschedule),
-                                                  grid)
+    grid_html, visible_groups = region_cache.kept(
+        "calendar", region, (view, anchor, scope_value, can_reschedule, scope.label), grid)
     if scope.group is not None:
         visible_groups = sorted({*visible_groups, scope.group.id})
     operations = reschedule_service.latest_reschedules(visible_groups, since=utcnow() - timedelta(hours=1))
@@ -104,7 +106,7 @@ def _calendar_context(args: MultiDict) -> dict:
         "page": calendar_service.heading(view, anchor), "grid_html": grid_html, "view": view, "scope": scope,
         "scope_value": scope_value, "groups": groups, "facilitators": facilitators, "link": link,
         "can_reschedule": can_reschedule, "now": clock.now_local(), "today": today, "operations": operations,
-        "resumable": reschedule_service.resumable,
+        "resumable": reschedule_service.resumable, "choice": choice,
     }
 
 

@@ -11,6 +11,7 @@ from app.services.errors import ServiceError
 from app.services.groups import get_group
 from app.web.access import EVERYONE, MANAGERS, roles
 from app.web.facilitators.forms import TeamForm
+from app.web.region_choice import region_choice
 
 bp = Blueprint("facilitators", __name__)
 # A facilitator's own sessions are one click from this list ("My sessions" in the navigation is the register's).
@@ -20,8 +21,10 @@ NAV = [(40, "Facilitators", "facilitators.index", EVERYONE)]
 @bp.route("/facilitators")
 @roles(*EVERYONE)
 def index():  # type: ignore[no-untyped-def]
-    return render_template("facilitators/index.html", facilitators=service.facilitators_list(current_user),
-                           london=clock.LONDON)
+    choice = region_choice()  # everyone their own region; an admin every region, or the one they choose
+    return render_template("facilitators/index.html",
+                           facilitators=service.facilitators_list(current_user, choice.region_id),
+                           london=clock.LONDON, choice=choice)
 
 
 @bp.route("/facilitators/mine")

@@ -17,6 +17,7 @@ from app.web import region_cache
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.groups.forms import EditGroupForm, GroupForm, slots_from
 from app.web.permissions import LEADS
+from app.web.region_choice import region_choice
 from jobs.schedule import enqueue_generation
 
 bp = Blueprint("groups", __name__, url_prefix="/groups")
@@ -26,11 +27,11 @@ NAV = [(10, "Groups", "groups.index", EVERYONE)]
 @bp.route("")
 @roles(*EVERYONE)
 def index():  # type: ignore[no-untyped-def]
-    region = None if current_user.role == "admin" else current_user.region_id
-    table = region_cache.fragment("groups", region, (current_user.region.name,), lambda as_of: render_block(
-        "groups/index.html", "groups_table", rows=group_service.groups_for(current_user), as_of=as_of,
-        region_name=current_user.region.name))
-    return render_template("groups/index.html", table_html=table)
+    choice = region_choice()  # an admin sees every region's groups, or a chosen region's, and the page says which
+    table = region_cache.fragment("groups", choice.region_id, (choice.title,), lambda as_of: render_block(
+        "groups/index.html", "groups_table", rows=group_service.groups_for(current_user, choice.region_id),
+        as_of=as_of, region_name=choice.title))
+    return render_template("groups/index.html", table_html=table, choice=choice)
 
 
 @bp.route("/new", methods=["GET", "POST"])

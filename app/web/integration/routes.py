@@ -16,6 +16,7 @@ from app.services import case_data, ndelius_status, periodic_runs
 from app.services.errors import ServiceError
 from app.services.ndelius_reconcile import FIELDS
 from app.web.access import MANAGERS, is_htmx, roles
+from app.web.region_choice import region_choice
 from jobs import ndelius as ndelius_jobs
 from jobs.enqueue import redis_connection
 
@@ -79,18 +80,20 @@ def _periodic() -> list[dict[str, Any]]:
 @roles(*MANAGERS)
 def index():  # type: ignore[no-untyped-def]
     circuit, circuit_retry_in = _circuit()
+    choice = region_choice()  # an admin: every region, or the one chosen (kept on every link and form)
+    region_id = choice.region_id
     context = {
-        "backlog": ndelius_status.backlog(current_user), "circuit": circuit,
-        "circuit_retry_in": circuit_retry_in, "circuit_closed": CLOSED,
-        "last_run": ndelius_status.last_reconciliation(current_user), "when": _when, "fields": FIELDS,
+        "backlog": ndelius_status.backlog(current_user, region_id=region_id), "circuit": circuit,
+        "circuit_retry_in": circuit_retry_in, "circuit_closed": CLOSED, "choice": choice,
+        "last_run": ndelius_status.last_reconciliation(current_user, region_id), "when": _when, "fields": FIELDS,
     }
     if is_htmx():
         return render_block("integration/index.html", "summary", **context)
     context.update(
-        failures=ndelius_status.failures(current_user), retrying=ndelius_status.retrying(current_user),
-        disagreements=ndelius_status.disagreements(current_user),
-        case_disagreements=case_data.open_disagreements(
-            region_id=None if current_user.role == "admin" else current_user.region_id),  # issue 14.3
+        failures=ndelius_status.failures(current_user, region_id=region_id),
+        retrying=ndelius_status.retrying(current_user, region_id=region_id),
+        disagreements=ndelius_status.disagreements(current_user, region_id=region_id),
+        case_disagreements=case_data.open_disagreements(region_id=region_id),  # issue 14.3
         periodic=_periodic() if current_user.role == "admin" else [],
     )
     return render_template("integration/index.html", **context)
@@ -102,16 +105,16 @@ def retry(appointment_id: int):  # type: ignore[no-untyped-def]
     ndelius_status.retry(current_user, appointment_id) or abort(404)
     ndelius_jobs.queue_relay()
     flash("Sending it to nDelius again. It leaves this list once nDelius accepts it.", "success")
-    return redirect(url_for("integration.index") + "#failures")
+    return _back("failures")
 
 
 @bp.route("/retry-all", methods=["POST"])
 @roles(*MANAGERS)
 def retry_all():  # type: ignore[no-untyped-def]
-    count = ndelius_status.retry_all(current_user)
+    count = ndelius_status.retry_all(current_user, region_choice().region_id)
     ndelius_jobs.queue_relay()
     flash(f"Sending {count} appointment{'s' if count != 1 else ''} to nDelius again.", "success")
-    return redirect(url_for("integration.index") + "#failures")
+    return _back("failures")
 
 
 @bp.route("/disagreements/<int:disagreement_id>/send-ours", methods=["POST"])
@@ -124,7 +127,7 @@ def send_ours(disagreement_id: int):  # type: ignore[no-untyped-def]
     else:
         ndelius_jobs.queue_relay()
         flash("Our version will be sent to nDelius. The next check shows whether they now agree.", "success")
-    return redirect(url_for("integration.index") + "#disagreements")
+    return _back("disagreements")
 
 
 @bp.route("/disagreements/<int:disagreement_id>/dismiss", methods=["POST"])
@@ -132,16 +135,21 @@ def send_ours(disagreement_id: int):  # type: ignore[no-untyped-def]
 def dismiss(disagreement_id: int):  # type: ignore[no-untyped-def]
     ndelius_status.dismiss(current_user, disagreement_id) or abort(404)
     flash("Disagreement dismissed.", "success")
-    return redirect(url_for("integration.index") + "#disagreements")
+    return _back("disagreements")
 
 
 @bp.route("/reconcile", methods=["POST"])
 @roles(*MANAGERS)
 def reconcile():  # type: ignore[no-untyped-def]
     try:
-        ndelius_jobs.queue_reconcile(None if current_user.role == "admin" else current_user.region_id)
+        ndelius_jobs.queue_reconcile(region_choice().region_id)
     except RedisError:
         flash("Background jobs are not available just now. Try again in a minute.", "error")
     else:
         flash("Checking nDelius now. Disagreements appear here when the check has finished.", "success")
-    return redirect(url_for("integration.index") + "#disagreements")
+    return _back("disagreements")
+
+
+def _back(section: str):  # type: ignore[no-untyped-def]
+    """Back to the page (the region an admin chose kept) at the section acted on."""
+    return redirect(url_for("integration.index", **region_choice().args) + f"#{section}")
