@@ -10,6 +10,7 @@ from sqlalchemy import Select, and_, case, exists, func, or_, select
 
 from app.extensions import db
 from app.models import (
+    Attendance,
     Attendee,
     Group,
     NDeliusAppointment,
@@ -25,11 +26,19 @@ from app.models.base import utcnow
 from app.services import audit, outbox
 from app.services.errors import ServiceError
 from app.services.groups import region_filter
+from app.services.ndelius_plan import PAST_WITHOUT_OUTCOME
 
+# What every page calls a sync state (the register row, the schedule, the calendar, the integration page), with
+# the look of its tag (app.css `app-sync--…`). "needs_outcome": the session has happened and someone's outcome is
+# not recorded, so nDelius cannot be told (it takes no past appointment without one): the facilitator's job, not
+# an nDelius problem, and retrying does not help.
 STATE_LABELS = {
-    "synced": "In nDelius", "pending": "Waiting", "needs_attention": "Needs attention",
+    "synced": "In nDelius", "pending": "Waiting to send to nDelius",
+    "needs_outcome": "Needs attention: record the outcome", "needs_attention": "Needs attention",
     "deleted": "Removed from nDelius",
 }
+STATE_LOOKS = {"synced": "synced", "pending": "pending", "needs_outcome": "failed", "needs_attention": "failed",
+               "deleted": "offline"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,13 @@ class Row:
     since: datetime | None
     attempts: int = 0
     next_attempt_at: datetime | None = None
+    session_id: int | None = None
+    attendee_id: int | None = None
+
+    @property
+    def needs_outcome(self) -> bool:
+        """Only recording the outcome fixes it: no Retry, a link to the register instead."""
+        return self.reason == PAST_WITHOUT_OUTCOME
 
 
 def _scoped(query: Select, user: User, region_id: int | None = None) -> Select:
@@ -108,7 +124,8 @@ def _rows(user: User, status: str, where, order, limit: int,  # type: ignore[no-
     return [
         Row(appointment_id=a.id, person=r.person_name, crn=r.crn, group_id=s.group_id, group_code=code,
             session=name, starts_at=s.starts_at, action=o.action, reason=o.last_error or a.last_error,
-            since=o.processed_at or o.created_at, attempts=o.attempts, next_attempt_at=o.next_attempt_at)
+            since=o.processed_at or o.created_at, attempts=o.attempts, next_attempt_at=o.next_attempt_at,
+            session_id=s.id, attendee_id=a.attendee_id)
         for a, o, s, name, code, r in db.session.execute(query)
     ]
 
@@ -162,19 +179,57 @@ def last_reconciliation(user: User | None = None, region_id: int | None = None) 
 
 def _state_columns():  # type: ignore[no-untyped-def]
     waiting_row = exists().where(OutboxItem.appointment_id == NDeliusAppointment.id, OutboxItem.status == "pending")
+    attention = NDeliusAppointment.sync_state == "needs_attention"
+    for_outcome = NDeliusAppointment.last_error == PAST_WITHOUT_OUTCOME
     return (
-        func.max(case((NDeliusAppointment.sync_state == "needs_attention", 1), else_=0)),
+        func.max(case((and_(attention, or_(NDeliusAppointment.last_error.is_(None), ~for_outcome)), 1), else_=0)),
+        func.max(case((and_(attention, for_outcome), 1), else_=0)),
         func.max(case((or_(NDeliusAppointment.sync_state == "pending", waiting_row), 1), else_=0)),
         func.max(case((NDeliusAppointment.sync_state == "synced", 1), else_=0)),
     )
 
 
-def _state(attention: int, waiting: int, synced: int) -> str:
+def _state(attention: int, outcome: int, waiting: int, synced: int) -> str:
+    """Furthest behind first: an nDelius problem, then an outcome to record, then waiting, then sent."""
     if attention:
         return "needs_attention"
+    if outcome:
+        return "needs_outcome"
     if waiting:
         return "pending"
     return "synced" if synced else "deleted"
+
+
+def shown_state(sync_state: str | None, last_error: str | None, *, past: bool, recorded: bool) -> str | None:
+    """One appointment's state as a page shows it: a session that is over with no outcome recorded says
+    what to do ("needs_outcome") whatever nDelius holds, since only the outcome completes it there."""
+    if sync_state is None:
+        return None
+    if sync_state == "needs_attention":
+        return "needs_outcome" if last_error == PAST_WITHOUT_OUTCOME else "needs_attention"
+    if past and not recorded and sync_state != "deleted":
+        return "needs_outcome"
+    return sync_state
+
+
+def page_states(session_ids: list[int] | set[int], now_local: datetime) -> dict[int, str]:
+    """{session id: shown state} for the sessions a page lists (schedule, calendar), in one query: like
+    session_sync_states, and a session that has started with anyone expected and no outcome recorded for
+    them needs its outcomes once it is over."""
+    if not session_ids:
+        return {}
+    states = session_sync_states(session_ids)
+    unrecorded = set(db.session.scalars(
+        select(Attendee.session_id).join(Session, Session.id == Attendee.session_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendee.session_id.in_(list(session_ids)), Session.ends_at <= now_local,
+               Session.status != "cancelled", Attendee.removed_at.is_(None),
+               Attendance.outcome.is_(None))
+        .distinct()))
+    for session_id in unrecorded:
+        if states.get(session_id) != "needs_attention" and session_id in states:
+            states[session_id] = "needs_outcome"
+    return states
 
 
 def session_sync_states(session_ids: list[int] | set[int]) -> dict[int, str]:
@@ -196,6 +251,23 @@ def attendee_sync_states(attendee_ids: list[int] | set[int]) -> dict[int, str]:
         select(NDeliusAppointment.attendee_id, *_state_columns())
         .where(NDeliusAppointment.attendee_id.in_(list(attendee_ids))).group_by(NDeliusAppointment.attendee_id))
     return {attendee_id: _state(*flags) for attendee_id, *flags in rows}
+
+
+def register_states(session_id: int, now_local: datetime) -> dict[int, str]:
+    """{attendee id: shown state} for one register's rows, in one query."""
+    rows = db.session.execute(
+        select(Attendee.id, NDeliusAppointment.sync_state, NDeliusAppointment.last_error, Session.ends_at,
+               Attendance.outcome)
+        .join(NDeliusAppointment, NDeliusAppointment.attendee_id == Attendee.id)
+        .join(Session, Session.id == Attendee.session_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendee.session_id == session_id, Attendee.removed_at.is_(None)))
+    shown = {}
+    for attendee_id, state, error, ends_at, outcome in rows:
+        value = shown_state(state, error, past=ends_at <= now_local, recorded=outcome is not None)
+        if value is not None:
+            shown[attendee_id] = value
+    return shown
 
 
 # --- what a person can do -------------------------------------------------------------------------------------
@@ -228,8 +300,10 @@ def retry(actor: User, appointment_id: int) -> NDeliusAppointment | None:
 
 
 def retry_all(actor: User, region_id: int | None = None) -> int:
+    """Every refused appointment but those only an outcome can fix (retrying them would fail the same way)."""
     ids = list(db.session.scalars(_scoped(select(NDeliusAppointment.id), actor, region_id).where(
-        NDeliusAppointment.sync_state == "needs_attention")))
+        NDeliusAppointment.sync_state == "needs_attention",
+        or_(NDeliusAppointment.last_error.is_(None), NDeliusAppointment.last_error != PAST_WITHOUT_OUTCOME))))
     for appointment_id in ids:
         retry(actor, appointment_id)
     return len(ids)

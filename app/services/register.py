@@ -29,14 +29,11 @@ from app.models import (
 )
 from app.services import catch_ups
 from app.services.groups import region_filter
+from app.services.ndelius_status import STATE_LABELS, STATE_LOOKS, shown_state
 from app.services.programme import SessionTemplateInfo, session_template_info
 
-SYNC_LABELS = {
-    "pending": ("Waiting to send to nDelius", "pending"),
-    "synced": ("In nDelius", "synced"),
-    "needs_attention": ("nDelius needs attention", "failed"),
-    "deleted": ("Removed from nDelius", "offline"),
-}
+# (words, look) of each sync state a row shows: the one table of them (app.services.ndelius_status)
+SYNC_LABELS = {state: (label, STATE_LOOKS[state]) for state, label in STATE_LABELS.items()}
 
 
 @dataclass(slots=True, eq=False)
@@ -262,7 +259,8 @@ def rows(session: Session | Header, only: int | None = None) -> list[Row]:
         select(Attendee.id, Attendee.referral_id, Referral.person_name, Referral.crn, Attendance.id.label("record"),
                Attendance.outcome, Attendance.did_not_engage, Attendance.arrived_at, Attendance.departed_at,
                Attendance.notes, Attendance.recorded_at, Attendance.version, User.name.label("recorded_by"),
-               NDeliusAppointment.sync_state, elsewhere.label("completed_elsewhere"))
+               NDeliusAppointment.sync_state, NDeliusAppointment.last_error.label("sync_error"),
+               elsewhere.label("completed_elsewhere"))
         .join(Referral, Referral.id == Attendee.referral_id)
         .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
         .outerjoin(User, User.id == Attendance.recorded_by_id)
@@ -273,13 +271,16 @@ def rows(session: Session | Header, only: int | None = None) -> list[Row]:
     if only is not None:
         query = query.where(Attendee.id == only)
     result: dict[int, Row] = {}
+    past = session.ends_at <= clock.now_local()  # over: an outcome not recorded now needs someone to act
     for r in db.session.execute(query):
         record = None if r.record is None else Record(
             r.outcome, bool(r.did_not_engage), r.arrived_at, r.departed_at, r.notes, r.recorded_at, r.version,
             Named(r.recorded_by) if r.recorded_by is not None else None)
         result[r.id] = Row(attendee=RowAttendee(r.id, r.referral_id, Person(r.referral_id, r.person_name, r.crn),
                                                 record),
-                           sync_state=r.sync_state, completed_elsewhere=bool(r.completed_elsewhere))
+                           sync_state=shown_state(r.sync_state, r.sync_error, past=past,
+                                                  recorded=r.outcome is not None),
+                           completed_elsewhere=bool(r.completed_elsewhere))
     if not result:
         return []
     ids = list(result)

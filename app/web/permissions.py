@@ -22,6 +22,7 @@ LEADS = ("lead", "treatment_manager", "admin")
 MATRIX: dict[str, tuple[str, ...]] = {
     "groups.index": EVERYONE,
     "groups.show": EVERYONE,
+    "sync_state.states": EVERYONE,  # issue 15.6: the tags a register, schedule or calendar keeps up to date
     "groups.new": MANAGERS,
     "groups.start": MANAGERS,
     "groups.edit": MANAGERS,  # issue 15.1: code, cohort, sex, LDC, location, treatment manager

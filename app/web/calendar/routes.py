@@ -87,7 +87,7 @@ def _calendar_context(args: MultiDict) -> dict:
         params.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in changes.items()})
         return url_for("calendar.index", **params)
 
-    def grid(as_of: datetime) -> tuple[Markup, list[int]]:
+    def grid(as_of: datetime) -> tuple[Markup, list[int], list[int]]:
         """The weeks shown, kept for a few seconds per region (app.web.region_cache)."""
         page = calendar_service.calendar_page(current_user, view, anchor, scope, region)
         html = render_block("calendar/index.html", "calendar_grid", page=page, view=view, scope=scope, link=link,
@@ -95,9 +95,10 @@ def _calendar_context(args: MultiDict) -> dict:
                             session_kind=calendar_service.session_kind, day_names=DAY_NAMES)
         # render_block autoescapes every value, so the HTML is the template's own and safe to keep as Markup.
         grid_groups = sorted({s.group_id for week in page.weeks for day in week for s in day.sessions})
-        return Markup(html), grid_groups  # nosec B704
+        shown = [s.id for week in page.weeks for day in week for s in day.sessions]
+        return Markup(html), grid_groups, shown  # nosec B704
 
-    grid_html, visible_groups = region_cache.kept(
+    grid_html, visible_groups, sync_session_ids = region_cache.kept(
         "calendar", region, (view, anchor, scope_value, can_reschedule, scope.label), grid)
     if scope.group is not None:
         visible_groups = sorted({*visible_groups, scope.group.id})
@@ -106,7 +107,7 @@ def _calendar_context(args: MultiDict) -> dict:
         "page": calendar_service.heading(view, anchor), "grid_html": grid_html, "view": view, "scope": scope,
         "scope_value": scope_value, "groups": groups, "facilitators": facilitators, "link": link,
         "can_reschedule": can_reschedule, "now": clock.now_local(), "today": today, "operations": operations,
-        "resumable": reschedule_service.resumable, "choice": choice,
+        "resumable": reschedule_service.resumable, "choice": choice, "sync_session_ids": sync_session_ids,
     }
 
 

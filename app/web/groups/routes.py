@@ -5,10 +5,12 @@ from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from redis.exceptions import RedisError
 
+from app import clock
 from app.extensions import db
 from app.models.group import DAY_NAMES
 from app.services import group_edit, group_finish
 from app.services import groups as group_service
+from app.services import ndelius_status
 from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
 from app.services.errors import ServiceError
@@ -77,8 +79,10 @@ def _field_error(form: GroupForm | EditGroupForm, exc: ServiceError) -> None:
 @roles(*EVERYONE)
 def show(group_id: int):  # type: ignore[no-untyped-def]
     group = group_service.get_group(current_user, group_id) or abort(404)
+    sessions = schedule_service.schedule_rows(group)
     context = {
-        "group": group, "sessions": schedule_service.schedule_rows(group),
+        "group": group, "sessions": sessions,
+        "sync_states": ndelius_status.page_states({s.id for s in sessions}, clock.now_local()),
         "operation": schedule_service.latest_operation(group.id, ("generate",)), "day_names": DAY_NAMES,
         "reschedule_outcome": reschedule_service.latest_outcome(group),
         "finish": group_finish.state_of(group),
