@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app import clock
 from app.extensions import db
 from app.models import (
     Attendee,
@@ -125,3 +126,48 @@ def test_demo_seed_is_idempotent(app):  # type: ignore[no-untyped-def]
              for t in db.metadata.sorted_tables}
     assert counts == again
     assert counts["referral"] >= 30 and counts["region"] == 2
+
+
+@pytest.mark.parametrize("today", [datetime(2026, 12, 1, 9, 0), datetime(2027, 3, 15, 16, 0)])  # a Tuesday, a Monday
+def test_the_demo_is_built_around_the_day_it_runs(app, today):  # type: ignore[no-untyped-def]
+    """Issue 15.8: a session today and one earlier this week for each demo facilitator, groups at every stage,
+    a waiting list that fits, someone who left 5 weeks ago and someone 14 weeks ago, and every past outcome
+    recorded but one (the one thing that needs attention)."""
+    from app import demo
+    from app.models import Attendance, Attendee, Group, Membership, User
+
+    def sessions_of(group):  # type: ignore[no-untyped-def]
+        return list(db.session.scalars(select(Session).where(Session.group_id == group.id)))
+
+    clock.freeze(today)
+    assert demo.seed() is True
+    now = clock.now_local()
+    for username in ("fac.nw", "fac.ldn"):
+        facilitator_id = db.session.scalar(select(User.facilitator_id).filter_by(username=username))
+        led = [g for g in db.session.scalars(select(Group)) if g.lead_facilitator
+               and g.lead_facilitator.id == facilitator_id and g.started_at is not None]
+        days = {s.starts_at.date() for g in led for s in sessions_of(g) if s.kind == "scheduled"}
+        assert now.date() in days, username
+        assert any(now.date() - timedelta(days=6) <= d < now.date() for d in days), username
+    by_code = {g.code: g for g in db.session.scalars(select(Group))}
+    assert by_code["BCNW1"].started_at is None  # not started
+    early = sorted(sessions_of(by_code["BCNW2"]), key=lambda s: s.starts_at)
+    assert early[0].starts_at < now < early[1].starts_at  # in its pre-group one-to-ones
+    finished = max(s.starts_at for s in sessions_of(by_code["BCNW4"]))
+    assert finished.date() < now.date().replace(day=1) and finished.date() >= (
+        now.date().replace(day=1) - timedelta(days=31)).replace(day=1)  # finished last month
+    assert any(s.kind == "catch_up" for s in sessions_of(by_code["BCNW3"]))
+    left = sorted((now.date() - m.left_at.astimezone(clock.LONDON).date()).days
+                  for m in db.session.scalars(select(Membership).where(Membership.left_at.is_not(None))))
+    assert 35 in left and 98 in left
+    unrecorded = db.session.scalar(
+        select(func.count(Attendee.id)).join(Session, Session.id == Attendee.session_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Session.ends_at < now, Session.status == "scheduled", Attendee.removed_at.is_(None),
+               Attendance.id.is_(None)))
+    assert unrecorded == 2  # one example in each region's mid-programme group
+    waiting = db.session.scalar(select(func.count()).select_from(
+        select(demo.Referral.id).where(demo.Referral.status == "Awaiting allocation", demo.Referral.sex == "male",
+                                       demo.Referral.cohort == "general").subquery()))
+    assert waiting >= 5  # people who fit the groups (male, general) are waiting
+    assert demo.seed() is False
