@@ -101,8 +101,8 @@ def test_an_outcome_recorded_no_longer_needs_attention(app, north):  # type: ign
     attendance.record(_manager(), db.session.get(Attendee, north["charlie"]), outcome="ATTC", seen_version=None)
     db.session.commit()
     body = manager.get(f"/sync-states?register={north['session']}", htmx=True).get_data(as_text=True)
-    assert 'id="sync-attendee-%d" class="app-sync-state app-register-row__sync" data-sync-state="pending"' % (
-        north["charlie"]) in body
+    charlie = north["charlie"]
+    assert f'id="sync-attendee-{charlie}" class="app-sync-state app-register-row__sync" data-sync-state="pending"' in body
     assert "record the outcome" not in body
 
 

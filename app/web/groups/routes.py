@@ -8,9 +8,8 @@ from redis.exceptions import RedisError
 from app import clock
 from app.extensions import db
 from app.models.group import DAY_NAMES
-from app.services import group_edit, group_finish
+from app.services import group_edit, group_finish, ndelius_status
 from app.services import groups as group_service
-from app.services import ndelius_status
 from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
 from app.services.errors import ServiceError
