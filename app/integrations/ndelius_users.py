@@ -36,15 +36,10 @@ class StaffTeams:
 
 def user_teams(username: str) -> StaffTeams | None:
     """The person's teams, or None when nDelius does not know the username."""
-    url = current_app.config["NDELIUS_URL"].rstrip("/") + f"/user/{quote(username, safe='')}/teams"
-    try:
-        response = service_token().get(url, headers={"Accept": "application/json"})
-    except (requests.RequestException, AuthUnavailable) as exc:
-        raise NDeliusUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-    if response.status_code == 404:
+    url = _url(f"/user/{quote(username, safe='')}/teams")
+    response = _get(url)
+    if response is None:
         return None
-    if response.status_code != 200:
-        raise NDeliusUnavailable(f"GET {url}: HTTP {response.status_code}")
     try:
         body = response.json()
         teams = tuple(Team(str(t["code"]), str(t.get("description") or ""), str(t["region"]["code"]),
@@ -66,15 +61,10 @@ def region_members(region_code: str) -> list[Member] | None:
     """The region's staff, one entry per person and team (``GET {NDELIUS_URL}/regions/{code}/members``:
     ``{"code", "description", "pdus": [{"code", "description", "team": [{"code", "description",
     "members": [{"code", "name": {"forename", "surname"}}]}]}]}``), or None when nDelius does not know the region."""
-    url = current_app.config["NDELIUS_URL"].rstrip("/") + f"/regions/{quote(region_code, safe='')}/members"
-    try:
-        response = service_token().get(url, headers={"Accept": "application/json"})
-    except (requests.RequestException, AuthUnavailable) as exc:
-        raise NDeliusUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-    if response.status_code == 404:
+    url = _url(f"/regions/{quote(region_code, safe='')}/members")
+    response = _get(url)
+    if response is None:
         return None
-    if response.status_code != 200:
-        raise NDeliusUnavailable(f"GET {url}: HTTP {response.status_code}")
     try:
         members = []
         for pdu in response.json().get("pdus") or []:
@@ -88,3 +78,21 @@ def region_members(region_code: str) -> list[Member] | None:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise NDeliusUnavailable(f"GET {url}: the answer is not a region's teams and members") from exc
     return members
+
+
+def _url(path: str) -> str:
+    return str(current_app.config["NDELIUS_URL"]).rstrip("/") + path
+
+
+def _get(url: str) -> requests.Response | None:
+    """nDelius's answer to a GET with our client-credentials token; None for 404 (it does not know the thing),
+    NDeliusUnavailable when it cannot be reached or answers anything but 200."""
+    try:
+        response = service_token().get(url, headers={"Accept": "application/json"})
+    except (requests.RequestException, AuthUnavailable) as exc:
+        raise NDeliusUnavailable(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        raise NDeliusUnavailable(f"GET {url}: HTTP {response.status_code}")
+    return response
