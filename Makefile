@@ -22,7 +22,7 @@ run: $(STAMP)
 test: $(STAMP) lint
 	scripts/ensure-test-services.sh
 	scripts/security-checks.sh
-	$(PY) -m pytest -n $(TEST_PROCESSES)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not browser" -x

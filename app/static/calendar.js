@@ -205,4 +205,12 @@
   })
 
   document.addEventListener('pointerdown', onPointerDown)
+
+  // A finger dragging a session belongs to the page: its moves are consumed here, so the browser does not also
+  // take them for a scroll gesture. touch-action already stops the page scrolling, but without this Chromium
+  // still reads a quick drop as a fling, and the next tap (Confirm, in the dialog) only stops that invisible
+  // fling and clicks nothing.
+  document.addEventListener('touchmove', function (event) {
+    if (drag && event.cancelable) event.preventDefault()
+  }, { passive: false })
 })()

@@ -47,7 +47,8 @@ Switches (``fake.set(...)`` or ``POST /__control``); counters apply to the next 
   respond_next             list of canned answers {status, body?, headers?} for the next requests
   duplicate_reference      "duplicate" (default, like nDelius) or "conflict"
   token_expires_in         lifetime of new tokens (s); revoke_tokens=True invalidates issued tokens
-  now                      "YYYY-MM-DDTHH:MM" Europe/London clock for the in-the-past rule (default: now)
+  now                      "YYYY-MM-DDTHH:MM" Europe/London clock for the in-the-past rule (default: the
+                           world's now, i.e. app.clock: the test's pinned clock, else the real one)
   staff_codes, team_codes, location_codes
                            lists of known codes (None: any well-formed code exists)
   crn_by_requirement, crn_by_licence_condition
@@ -75,6 +76,7 @@ from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from app import clock
 from tests.fakes.ndelius_cases import CaseRecords
 
 LONDON = ZoneInfo("Europe/London")
@@ -690,7 +692,7 @@ class FakeNDelius:
     def _now(self) -> datetime:
         if self.switches["now"]:
             return datetime.fromisoformat(self.switches["now"]).replace(tzinfo=None)
-        return datetime.now(LONDON).replace(tzinfo=None)
+        return clock.now_local()  # the world's time: pinned by the tests (in this process or CLOCK_PIN_FILE)
 
     def _live(self, reference: str) -> list[dict[str, Any]]:
         primary = self.appointments.get(reference)

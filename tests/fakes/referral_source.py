@@ -31,12 +31,14 @@ import signal
 import sys
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+from app import clock
 
 CREATED = "interventions.community-referral.created"
 IMPORTED = "interventions.community-referral.imported"
@@ -54,7 +56,7 @@ def referral_details(*, crn: str, forename: str = "Casey", surname: str = "Jones
         "sourcedFromReferenceType": "LICENCE_CONDITION" if on_licence else "REQUIREMENT",
         "sourcedFromReference": str(licence_condition_id if on_licence else requirement_id),
         "eventNumber": 1,
-        "sentenceEndDate": sentence_end_date or (date.today() + timedelta(days=540)).isoformat(),
+        "sentenceEndDate": sentence_end_date or (clock.today() + timedelta(days=540)).isoformat(),
         "cohort": cohort, "hasLdc": ldc, "regionCode": region,
     }
 
