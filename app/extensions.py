@@ -1,6 +1,8 @@
 """Extension objects, bound to the app in create_app()."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -24,6 +26,12 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+# The base class of every model. At run time it is Flask-SQLAlchemy's `db.Model` (built from Base); a type
+# checker cannot use an attribute as a base class, and to it `db.Model` is just Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

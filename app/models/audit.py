@@ -5,12 +5,12 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, utcnow
 from app.models.user import User
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """Append-only: who did what to which object, when (UTC), before → after."""
 
     __tablename__ = "audit_event"

@@ -5,11 +5,11 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, utcnow
 
 
-class BankHoliday(db.Model):
+class BankHoliday(Model):
     """A GOV.UK bank-holidays event, per division; `source` says where it came from."""
 
     __tablename__ = "bank_holiday"

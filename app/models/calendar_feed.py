@@ -5,12 +5,12 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, utcnow
 from app.models.user import User
 
 
-class CalendarFeed(db.Model):
+class CalendarFeed(Model):
     """A person's secret iCalendar link. Only a SHA-256 of the token is kept: a copy of the database does not
     reveal working links, and a lost link is replaced, never shown again. Revoking deletes the row.
     Reading the feed writes nothing (a GET never changes state)."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, utcnow
 from app.models.referral import Referral
 from app.models.user import User
@@ -16,7 +16,7 @@ from app.models.user import User
 SOURCES = ("referral", "ndelius")
 
 
-class CaseFact(db.Model):
+class CaseFact(Model):
     """The latest value one source gave for one field of a referral."""
 
     __tablename__ = "case_fact"
@@ -29,7 +29,7 @@ class CaseFact(db.Model):
     observed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class CaseDisagreement(db.Model):
+class CaseDisagreement(Model):
     """The referral and nDelius disagree about a field. Open until a person resolves it."""
 
     __tablename__ = "case_disagreement"

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.referral import Referral
 from app.models.user import User
@@ -16,7 +16,7 @@ EVENT_OUTBOX_STATUSES = ("pending", "sent", "needs_attention")
 INBOUND_STATUSES = ("received", "processed", "ignored", "retrying", "dead", "dismissed")
 
 
-class ReferralStatusChange(db.Model):
+class ReferralStatusChange(Model):
     """One change of a referral's status (the person's status history; the detail behind every
     ``referral.status-updated`` event)."""
 
@@ -33,7 +33,7 @@ class ReferralStatusChange(db.Model):
     changed_by: Mapped[User | None] = relationship()
 
 
-class DomainEventOutbox(db.Model):
+class DomainEventOutbox(Model):
     """A domain event to publish, written in the same transaction as the change it announces. The relay
     (``app.services.events_publish``) sends it to the SNS topic; ``dedupe_key`` makes an event that must happen
     once (programme complete) impossible to write twice."""
@@ -63,7 +63,7 @@ class DomainEventOutbox(db.Model):
     status_change: Mapped[ReferralStatusChange | None] = relationship()
 
 
-class InboundEvent(db.Model):
+class InboundEvent(Model):
     """A message from our SQS queue, keyed by its SNS MessageId: the same message delivered twice is seen once.
     Poison messages end "dead" (and are copied to the dead-letter queue) until an admin retries or dismisses
     them."""
@@ -84,7 +84,7 @@ class InboundEvent(db.Model):
     referral: Mapped[Referral | None] = relationship()
 
 
-class CrnMerge(db.Model):
+class CrnMerge(Model):
     """nDelius merged ``source_crn`` into ``target_crn``: a referral that arrives later for the old CRN is
     recorded against the surviving one."""
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.programme import ProgrammeTemplate
 from app.models.referral import COHORTS, GROUP_SEXES, Referral
@@ -28,7 +28,7 @@ DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 GROUP_SIZE_LIMIT = 12
 
 
-class Group(db.Model):
+class Group(Model):
     # "group" is an SQL keyword, as the core design notes.
     __tablename__ = "programme_group"
     __table_args__ = (
@@ -90,7 +90,7 @@ class Group(db.Model):
         return [m for m in self.memberships if m.left_at is None]
 
 
-class GroupSlot(db.Model):
+class GroupSlot(Model):
     """A weekly time the group meets ("Monday 10:00")."""
 
     __tablename__ = "group_slot"
@@ -110,7 +110,7 @@ class GroupSlot(db.Model):
         return f"{DAY_NAMES[self.day_of_week]} {self.start_time:%H:%M}"
 
 
-class GroupFacilitator(db.Model):
+class GroupFacilitator(Model):
     __tablename__ = "group_facilitator"
     __table_args__ = (
         UniqueConstraint("group_id", "facilitator_id", name="uq_group_facilitator"),
@@ -127,7 +127,7 @@ class GroupFacilitator(db.Model):
     facilitator: Mapped[Facilitator] = relationship()
 
 
-class Membership(db.Model):
+class Membership(Model):
     """A referral's place in a group. Soft-ended (left_at), never deleted."""
 
     __tablename__ = "membership"

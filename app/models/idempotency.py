@@ -5,11 +5,11 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, utcnow
 
 
-class ProcessedRequest(db.Model):
+class ProcessedRequest(Model):
     """An idempotency key a client sent with a change (a tap on the register, a booking). The key is claimed
     by a unique insert in the same transaction as the change, so a retried request finds it and is not
     applied a second time; a request that failed left no key behind and can be retried."""

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.session import Attendee
 
@@ -19,7 +19,7 @@ OUTBOX_STATUSES = ("pending", "in_progress", "done", "needs_attention")
 REMOTE_STATES = ("absent", "uncertain", "present", "deleted")
 
 
-class NDeliusAppointment(db.Model):
+class NDeliusAppointment(Model):
     """The thin cache of an nDelius appointment: one per attendee, keyed by our reference."""
 
     __tablename__ = "ndelius_appointment"
@@ -45,7 +45,7 @@ class NDeliusAppointment(db.Model):
     attendee: Mapped[Attendee] = relationship()
 
 
-class OutboxItem(db.Model):
+class OutboxItem(Model):
     """A change nDelius must hear about, written in the same transaction as the change itself."""
 
     __tablename__ = "outbox_item"
@@ -67,7 +67,7 @@ class OutboxItem(db.Model):
     appointment: Mapped[NDeliusAppointment] = relationship()
 
 
-class NDeliusDisagreement(db.Model):
+class NDeliusDisagreement(Model):
     """What reconciliation found: our value and what nDelius shows, each with its time and source. Ours is the
     authority; nothing is overwritten - a person decides (send ours again, or dismiss)."""
 
@@ -93,7 +93,7 @@ class NDeliusDisagreement(db.Model):
     appointment: Mapped[NDeliusAppointment | None] = relationship()
 
 
-class NDeliusReconciliation(db.Model):
+class NDeliusReconciliation(Model):
     """One reconciliation run against POST /appointments/search."""
 
     __tablename__ = "ndelius_reconciliation"

@@ -8,13 +8,13 @@ from datetime import datetime, time
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text, Time, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, utcnow
 from app.models.referral import Referral
 from app.models.user import User
 
 
-class Unavailability(db.Model):
+class Unavailability(Model):
     """Every week on this day, from start_time to end_time (Europe/London wall clock), the person cannot attend."""
 
     __tablename__ = "referral_unavailability"
@@ -35,7 +35,7 @@ class Unavailability(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
-class ExcludedLocation(db.Model):
+class ExcludedLocation(Model):
     """A delivery location the person cannot attend (matched to a group's delivery location by name, ignoring
     case and surrounding spaces)."""
 
@@ -53,7 +53,7 @@ class ExcludedLocation(db.Model):
     created_by: Mapped[User | None] = relationship()
 
 
-class NonAssociation(db.Model):
+class NonAssociation(Model):
     """Two people who must not be in a group together. Stored once per pair, the lower referral id first."""
 
     __tablename__ = "non_association"

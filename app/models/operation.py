@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.user import User
 
@@ -15,7 +15,7 @@ FINISHED = ("succeeded", "failed")
 ONE_RESCHEDULE = "kind IN ('cascade', 'reslot') AND status IN ('queued', 'running')"
 
 
-class Operation(db.Model):
+class Operation(Model):
     """A long-running job a person started; its page polls this row for progress."""
 
     __tablename__ = "operation"
@@ -56,7 +56,7 @@ class Operation(db.Model):
         return int(100 * self.done / self.total) if self.total else 0
 
 
-class OperationStep(db.Model):
+class OperationStep(Model):
     """One planned step of a resumable operation (a cascade computed once, then applied step by step)."""
 
     __tablename__ = "operation_step"

@@ -5,13 +5,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check
 
 PERIODIC_OUTCOMES = ("running", "ok", "failed")
 
 
-class PeriodicRun(db.Model):
+class PeriodicRun(Model):
     """The last run of each periodic job (one row per job, replaced at every run), for the integration page.
     In the database rather than Redis, so it survives a Redis restart."""
 

@@ -5,14 +5,14 @@ from datetime import date
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import enum_check
 
 SESSION_TYPES = ("group", "one_to_one")
 MODULE_ROLES = ("pre_group", "post_programme")
 
 
-class ProgrammeTemplate(db.Model):
+class ProgrammeTemplate(Model):
     """A version of a programme; a group keeps the version it started with."""
 
     __tablename__ = "programme_template"
@@ -25,7 +25,7 @@ class ProgrammeTemplate(db.Model):
     modules: Mapped[list[Module]] = relationship(order_by="Module.module_number", back_populates="template")
 
 
-class Module(db.Model):
+class Module(Model):
     __tablename__ = "module"
     __table_args__ = (
         UniqueConstraint("template_id", "module_number", name="uq_module_number"),
@@ -46,7 +46,7 @@ class Module(db.Model):
     )
 
 
-class SessionTemplate(db.Model):
+class SessionTemplate(Model):
     __tablename__ = "session_template"
     __table_args__ = (
         UniqueConstraint("module_id", "session_number", name="uq_session_number"),

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.user import Region
 
@@ -20,7 +20,7 @@ STATUSES = (
 CLOSED_STATUSES = ("Programme complete", "Withdrawn", "Breach", "Recall", "Return to court")
 
 
-class Referral(db.Model):
+class Referral(Model):
     __tablename__ = "referral"
     __table_args__ = (
         CheckConstraint(
@@ -61,7 +61,7 @@ class Referral(db.Model):
     progress: Mapped[ReferralProgress | None] = relationship(back_populates="referral", uselist=False)
 
 
-class TemplateCompletion(db.Model):
+class TemplateCompletion(Model):
     """A session template this person has completed (outcome ATTC in any session of it, any group)."""
 
     __tablename__ = "template_completion"
@@ -72,7 +72,7 @@ class TemplateCompletion(db.Model):
     attendee_id: Mapped[int] = mapped_column(ForeignKey("attendee.id"))
 
 
-class ReferralProgress(db.Model):
+class ReferralProgress(Model):
     """Stored roll-up of TemplateCompletion and of the person's recorded outcomes (for the regional dashboard),
     updated in the attendance transaction; `flask progress verify` checks it against a full recomputation."""
 

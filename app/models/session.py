@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.labels import OUTCOME_LABELS
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.group import FACILITATOR_ROLES, Group, Membership
@@ -31,7 +31,7 @@ OUTCOMES = OUTCOME_LABELS  # the codes a row may hold, with their wording (app.l
 MISSED_OUTCOMES = ("UAAB", "AFTC")
 
 
-class Session(db.Model):
+class Session(Model):
     """A teaching event. `kind`: scheduled (from the template: a group session or a one-to-one placeholder),
     catch_up (ad hoc, for people who missed one), one_to_one (an individual booking against a placeholder).
 
@@ -99,7 +99,7 @@ class Session(db.Model):
         return code or None
 
 
-class SessionFacilitator(db.Model):
+class SessionFacilitator(Model):
     __tablename__ = "session_facilitator"
     __table_args__ = (
         UniqueConstraint("session_id", "facilitator_id", name="uq_session_facilitator"),
@@ -116,7 +116,7 @@ class SessionFacilitator(db.Model):
     facilitator: Mapped[Facilitator] = relationship()
 
 
-class Attendee(db.Model):
+class Attendee(Model):
     """Who is expected at a session."""
 
     __tablename__ = "attendee"
@@ -147,7 +147,7 @@ class _AttendanceFields:
 _OUTCOME_CHECK = f"outcome IS NULL OR {enum_check('outcome', tuple(OUTCOMES))}"
 
 
-class Attendance(_AttendanceFields, db.Model):
+class Attendance(_AttendanceFields, Model):
     """The current record for an attendee (one at most); every save also appends AttendanceHistory."""
 
     __tablename__ = "attendance"
@@ -163,7 +163,7 @@ class Attendance(_AttendanceFields, db.Model):
     __mapper_args__ = {"version_id_col": version}
 
 
-class AttendanceHistory(_AttendanceFields, db.Model):
+class AttendanceHistory(_AttendanceFields, Model):
     __tablename__ = "attendance_history"
     __table_args__ = (
         CheckConstraint(_OUTCOME_CHECK, name="outcome"),

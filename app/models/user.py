@@ -6,7 +6,7 @@ from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.extensions import db
+from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check
 
 ROLES = ("facilitator", "treatment_manager", "lead", "admin")
@@ -33,14 +33,14 @@ def role_from_authorities(authorities: list[str] | tuple[str, ...] | set[str]) -
     return next((role for authority, role in ROLE_BY_AUTHORITY.items() if authority in held), None)
 
 
-class Region(db.Model):
+class Region(Model):
     __tablename__ = "region"
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str] = mapped_column(String(100))
 
 
-class Facilitator(db.Model):
+class Facilitator(Model):
     __tablename__ = "facilitator"
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), index=True)
@@ -56,7 +56,7 @@ class Facilitator(db.Model):
     region: Mapped[Region] = relationship()
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "app_user"
     __table_args__ = (CheckConstraint(enum_check("role", ROLES), name="role"),)
     id: Mapped[int] = mapped_column(primary_key=True)
