@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,9 @@ from app.models.base import utcnow
 from app.models.session import OUTCOMES
 from app.services import audit, idempotency, outbox, progress
 from app.services.errors import ServiceError
+
+if TYPE_CHECKING:
+    from app.services.register import Header
 
 NOT_STARTED = ("Awaiting allocation", "Scheduled")
 ATTENDED = ("ATTC", "AFTC")
@@ -73,7 +77,7 @@ class RowInput:
 
 # ------------------------------------------------------------------------------------------------ who may
 
-def can_record(user: User, session: Session) -> bool:
+def can_record(user: User, session: Session | Header) -> bool:
     """Facilitators of the session (lead or cover), treatment managers of its region, admins."""
     if user.role == "admin":
         return True
@@ -85,7 +89,7 @@ def can_record(user: User, session: Session) -> bool:
     return False
 
 
-def can_view(user: User, session: Session) -> bool:
+def can_view(user: User, session: Session | Header) -> bool:
     """Everyone who may record, and leads of the region (read only)."""
     if user.role == "lead":
         return session.group.region_id == user.region_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -20,6 +21,9 @@ from app.services.clashes import busy, first_clash
 from app.services.errors import ServiceError
 from app.services.schedule_guard import refuse_while_busy
 
+if TYPE_CHECKING:
+    from app.services.register import Header
+
 SUGGESTION_WINDOW = timedelta(weeks=12)
 DAY_START, DAY_END = time(9), time(17)
 
@@ -31,7 +35,7 @@ class BookingRow:
     suggestion: tuple[datetime, datetime] | None
 
 
-def is_placeholder(session: Session) -> bool:
+def is_placeholder(session: Session | Header) -> bool:
     return session.kind == "scheduled" and session.session_template.session_type == ONE_TO_ONE
 
 

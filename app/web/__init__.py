@@ -9,7 +9,8 @@ import importlib
 import pkgutil
 
 from flask import Flask, render_template
-from werkzeug.exceptions import ClientDisconnected
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 _nav: list[tuple[int, str, str, tuple[str, ...]]] = []
 
@@ -33,30 +34,30 @@ def register_blueprints(app: Flask) -> None:
     _remember_fixed_urls(app)
 
     @app.errorhandler(400)
-    def bad_request(error):  # type: ignore[no-untyped-def]
+    def bad_request(error: HTTPException) -> ResponseReturnValue:
         return render_template("errors/400.html", reason=error.description), 400
 
     @app.errorhandler(404)
-    def not_found(_e):  # type: ignore[no-untyped-def]
+    def not_found(_e: Exception) -> ResponseReturnValue:
         return render_template("errors/404.html"), 404
 
     @app.errorhandler(403)
-    def forbidden(_e):  # type: ignore[no-untyped-def]
+    def forbidden(_e: Exception) -> ResponseReturnValue:
         return render_template("errors/403.html"), 403
 
     from flask_wtf.csrf import CSRFError
 
     @app.errorhandler(CSRFError)
-    def csrf_failed(error):  # type: ignore[no-untyped-def]
+    def csrf_failed(error: CSRFError) -> ResponseReturnValue:
         return render_template("errors/csrf.html", reason=error.description), 400
 
     @app.errorhandler(413)
-    def too_large(_e):  # type: ignore[no-untyped-def]
+    def too_large(_e: Exception) -> ResponseReturnValue:
         _drain_request_body()
         return render_template("errors/413.html"), 413
 
     @app.errorhandler(500)
-    def server_error(_e):  # type: ignore[no-untyped-def]
+    def server_error(_e: Exception) -> ResponseReturnValue:
         return render_template("errors/500.html"), 500
 
 
@@ -95,7 +96,7 @@ def _remember_fixed_urls(app: Flask) -> None:
 
     def url_for(endpoint: str, **values: object) -> str:
         if endpoint.startswith(".") or (values and set(values) != {"filename"}):
-            return build(endpoint, **values)  # type: ignore[no-any-return, operator]
+            return build(endpoint, **values)  # type: ignore[operator]
         key = (request.script_root, endpoint, str(values.get("filename", "")))
         found = known.get(key)
         if found is None:

@@ -15,13 +15,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from markupsafe import Markup
 from redis.exceptions import RedisError
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session as OrmSession
 
 from app import clock
@@ -63,7 +63,7 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
     found = store.get(full_key)
     now = time.monotonic()
     if found is not None and found.expires > now:
-        return found.value  # type: ignore[no-any-return]
+        return found.value
     value = make(clock.now_local())
     store[full_key] = _Kept(now + seconds, value)
     store.move_to_end(full_key)
@@ -91,12 +91,12 @@ def _generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str
     keys = [_key(ALL_REGIONS if region_id is None else region_id), _key(ALL_REGIONS)]
     try:
         conn = redis_connection()
-        values = conn.mget(keys)
+        values = cast(list[bytes | None], conn.mget(keys))
         if None in values:
             for name, value in zip(keys, values):
                 if value is None:
                     conn.set(name, secrets.token_hex(8), nx=True)
-            values = conn.mget(keys)
+            values = cast(list[bytes | None], conn.mget(keys))
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
         return None
@@ -115,7 +115,8 @@ def _after_begin(session: OrmSession, _transaction: Any, connection: Any) -> Non
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _note_write(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+def _note_write(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                executemany: bool) -> None:
     written = conn.info.get("region_cache_written")
     if written is not None:
         found = _WRITE.match(statement)

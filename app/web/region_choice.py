@@ -4,6 +4,7 @@ region over another region's rows)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import request
 from flask_login import current_user
@@ -24,7 +25,7 @@ class RegionChoice:
     title: str
 
     @property
-    def args(self) -> dict[str, int]:
+    def args(self) -> dict[str, Any]:
         """Query arguments that keep the choice on links (empty when nothing was chosen)."""
         return {"region_id": self.region_id} if self.region_id is not None and self.options else {}
 

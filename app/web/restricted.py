@@ -45,7 +45,7 @@ def _username() -> str | None:
 def _decisions() -> dict[str, Any]:
     if "lao_decisions" not in g:
         g.lao_decisions, g.lao_hidden = {}, {}
-    return g.lao_decisions  # type: ignore[no-any-return]
+    return g.lao_decisions
 
 
 def decide(crns: set[str]) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def mask_people(people: Iterable[Any]) -> None:
 def hide(referral: Referral, access: Any) -> None:
     """Mask one person for the rest of this request (nothing is written: the values are set as loaded)."""
     g.lao_hidden[referral.crn] = referral.person_name
-    referral.restricted = access
+    referral.restricted = access  # type: ignore[misc]  # per request, on this instance: a ClassVar so never mapped
     for name, value in (("person_name", lao.RESTRICTED_LABEL), ("crn", ""), ("date_of_birth", None),
                         ("sentence_end_date", None)):
         set_committed_value(referral, name, value)

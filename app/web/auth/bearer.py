@@ -65,6 +65,6 @@ def bearer_roles(*authorities: str) -> Callable[[F], F]:
             return refused if refused is not None else view(*args, **kwargs)
 
         wrapped.bearer_roles = authorities  # type: ignore[attr-defined]
-        return csrf.exempt(wrapped)  # type: ignore[return-value]
+        return csrf.exempt(wrapped)
 
     return decorator

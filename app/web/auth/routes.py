@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, flash, make_response, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.orm import joinedload
 
@@ -12,13 +14,13 @@ from app.services.sign_in import SignInRefused, complete_sign_in, sign_out
 from app.web.auth import hmpps
 
 bp = Blueprint("auth", __name__)
-bp.record_once(lambda state: hmpps.init_app(state.app))
+bp.record_once(lambda state: hmpps.init_app(cast(Flask, state.app)))
 IDLE_TIMEOUT_SECONDS = 30 * 60
 ABSOLUTE_TIMEOUT_SECONDS = 10 * 60 * 60
 
 
 @bp.before_app_request
-def enforce_session_timeouts():  # type: ignore[no-untyped-def]
+def enforce_session_timeouts() -> ResponseReturnValue | None:
     """Signed-in sessions end after 30 minutes idle or 10 hours in all, checked on the server."""
     if request.endpoint == "static" or not current_user.is_authenticated:
         return None
@@ -35,7 +37,7 @@ def enforce_session_timeouts():  # type: ignore[no-untyped-def]
 
 
 @login_manager.unauthorized_handler
-def _to_sign_in():  # type: ignore[no-untyped-def]
+def _to_sign_in() -> ResponseReturnValue:
     """Not signed in (never, timed out, signed out elsewhere or disabled): pages go to the sign-in page; an HTMX
     request gets 401 with HX-Redirect, so a page that saves in the background (the register) can tell it has
     been signed out and keep what it has not sent yet."""
@@ -65,7 +67,7 @@ def load_user(user_id: str) -> User | None:
 
 
 @bp.route("/")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     if current_user.role == "facilitator":  # a facilitator's day starts with their sessions
@@ -74,20 +76,20 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/login")
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     """The sign-in page: why you are here (signed out, timed out, refused) and the way to HMPPS Auth."""
     return render_template("auth/login.html", next=_safe_next(request.args.get("next")))
 
 
 @bp.route("/login/hmpps-auth")
-def start():  # type: ignore[no-untyped-def]
+def start() -> ResponseReturnValue:
     """Off to HMPPS Auth's sign-in (authorisation code flow with PKCE; the state is kept in the session)."""
     session["sign_in_next"] = _safe_next(request.args.get("next"))
     return hmpps.authorize_redirect(url_for("auth.callback", _external=True))
 
 
 @bp.route("/login/callback")
-def callback():  # type: ignore[no-untyped-def]
+def callback() -> ResponseReturnValue:
     """Back from HMPPS Auth with a code: exchange it, verify the token, find the person, start a new session."""
     try:
         claims, name = hmpps.finish()
@@ -111,7 +113,7 @@ def _safe_next(target: str | None) -> str | None:
 
 @bp.route("/keep-alive", methods=["POST"])
 @login_required
-def keep_alive():  # type: ignore[no-untyped-def]
+def keep_alive() -> ResponseReturnValue:
     """Pinged by long-lived pages (the register) while open and visible: the idle clock restarts (in
     enforce_session_timeouts); the 10-hour absolute limit still applies."""
     return "", 204
@@ -119,7 +121,7 @@ def keep_alive():  # type: ignore[no-untyped-def]
 
 @bp.route("/logout", methods=["POST"])
 @login_required
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     sign_out(current_user)
     logout_user()
     session.clear()

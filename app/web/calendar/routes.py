@@ -3,8 +3,10 @@ group's days and times, and each person's iCalendar link."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from markupsafe import Markup
@@ -13,7 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from app import clock
 from app.extensions import db
-from app.models import Operation
+from app.models import Operation, Session
 from app.models.base import utcnow
 from app.models.group import DAY_NAMES
 from app.services import calendar as calendar_service
@@ -72,8 +74,9 @@ def _anchor(value: str | None) -> date:
     return day
 
 
-def _calendar_context(args: MultiDict) -> dict:
-    view = args.get("view") if args.get("view") in calendar_service.VIEWS else "week"
+def _calendar_context(args: MultiDict[str, str]) -> dict[str, Any]:
+    wanted = args.get("view")
+    view = wanted if wanted is not None and wanted in calendar_service.VIEWS else "week"
     choice = region_choice()  # an admin: every region, or the one chosen (kept on every link)
     scope, scope_value = _scope_from(args, choice)
     anchor = _anchor(args.get("date"))
@@ -83,7 +86,7 @@ def _calendar_context(args: MultiDict) -> dict:
     can_reschedule, today = _can_reschedule(), clock.today()
 
     def link(**changes: object) -> str:
-        params: dict[str, object] = {"view": view, "date": anchor.isoformat(), "scope": scope_value, **choice.args}
+        params: dict[str, Any] = {"view": view, "date": anchor.isoformat(), "scope": scope_value, **choice.args}
         params.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in changes.items()})
         return url_for("calendar.index", **params)
 
@@ -113,7 +116,7 @@ def _calendar_context(args: MultiDict) -> dict:
 
 @bp.route("")
 @roles(*EVERYONE)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     context = _calendar_context(request.args)
     if is_htmx():
         return render_block("calendar/index.html", "calendar", **context)
@@ -122,7 +125,7 @@ def index():  # type: ignore[no-untyped-def]
 
 # --- postpone -----------------------------------------------------------------------------------------------
 
-def _postpone_form(session, data: MultiDict) -> PostponeForm:  # type: ignore[no-untyped-def]
+def _postpone_form(session: Session, data: MultiDict[str, str]) -> PostponeForm:
     """The form as sent; a drop on a day sends only the date, so the start defaults to the session's time."""
     data = MultiDict(data)
     if not data.get("start"):
@@ -137,7 +140,7 @@ def _requested(form: PostponeForm) -> tuple[datetime, datetime | None, bool | No
     return start, end, {"yes": True, "no": False}.get(form.cascade.data or "")
 
 
-def _show_plan(form: PostponeForm, plan) -> None:  # type: ignore[no-untyped-def]
+def _show_plan(form: PostponeForm, plan: reschedule_service.Plan) -> None:
     """The form carries what the preview computed: its fingerprint and the cascade choice it resolved."""
     form.fingerprint.data = plan.fingerprint
     form.cascade.data = "yes" if plan.cascade else "no"
@@ -148,8 +151,8 @@ def _field_error(form: PostponeForm, exc: ServiceError) -> None:
     field.errors = [*field.errors, exc.message]
 
 
-def _render_postpone(session, form: PostponeForm, *, plan=None, error: str | None = None,  # type: ignore[no-untyped-def]
-                     status: int = 200, block: str = "preview"):
+def _render_postpone(session: Session, form: PostponeForm, *, plan: reschedule_service.Plan | None = None,
+                     error: str | None = None, status: int = 200, block: str = "preview") -> ResponseReturnValue:
     context = {
         "session": session, "form": form, "plan": plan, "error": error,
         "kind": calendar_service.session_kind(session), "partial": is_htmx(),
@@ -164,7 +167,7 @@ def _render_postpone(session, form: PostponeForm, *, plan=None, error: str | Non
 
 @bp.route("/sessions/<int:session_id>/postpone")
 @roles(*MANAGERS)
-def postpone(session_id: int):  # type: ignore[no-untyped-def]
+def postpone(session_id: int) -> ResponseReturnValue:
     """The postpone form, and the preview of what would move (the drop of a drag asks for the same preview)."""
     session = calendar_service.session_for(current_user, session_id) or abort(404)
     if not request.args.get("date"):
@@ -186,7 +189,7 @@ def postpone(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/sessions/<int:session_id>/postpone", methods=["POST"])
 @roles(*MANAGERS)
-def confirm_postpone(session_id: int):  # type: ignore[no-untyped-def]
+def confirm_postpone(session_id: int) -> ResponseReturnValue:
     session = calendar_service.session_for(current_user, session_id) or abort(404)
     form = _postpone_form(session, request.form)
     if not form.validate():
@@ -230,7 +233,7 @@ def _enqueue(operation_id: int) -> None:
 
 @bp.route("/operations/<int:operation_id>/resume", methods=["POST"])
 @roles(*MANAGERS)
-def resume(operation_id: int):  # type: ignore[no-untyped-def]
+def resume(operation_id: int) -> ResponseReturnValue:
     """Carry on with a reschedule whose worker was lost or that failed part-way (applied steps stay applied)."""
     operation = operations.get_operation(current_user, operation_id) or abort(404)
     try:
@@ -247,7 +250,7 @@ def resume(operation_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/groups/<int:group_id>/days-and-times", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def days_and_times(group_id: int):  # type: ignore[no-untyped-def]
+def days_and_times(group_id: int) -> ResponseReturnValue:
     """Change a group's days and times or start date: preview what moves, then a background job moves it."""
     group = calendar_service.group_for(current_user, group_id) or abort(404)
     form = DaysAndTimesForm()
@@ -291,7 +294,7 @@ def days_and_times(group_id: int):  # type: ignore[no-untyped-def]
                            error=error), status
 
 
-def _after_reslot(group_id: int, operation: Operation | None):  # type: ignore[no-untyped-def]
+def _after_reslot(group_id: int, operation: Operation | None) -> ResponseReturnValue:
     if operation is None:
         flash("The days and times have been changed. No sessions needed to move.", "success")
         return redirect(url_for("groups.show", group_id=group_id))
@@ -307,13 +310,13 @@ def _after_reslot(group_id: int, operation: Operation | None):  # type: ignore[n
 
 @bp.route("/feed", methods=["GET"])
 @roles(*EVERYONE)
-def feed_settings():  # type: ignore[no-untyped-def]
+def feed_settings() -> ResponseReturnValue:
     return render_template("calendar/feed.html", feed=calendar_feed.current(current_user), link=None)
 
 
 @bp.route("/feed", methods=["POST"])
 @roles(*EVERYONE)
-def create_feed():  # type: ignore[no-untyped-def]
+def create_feed() -> ResponseReturnValue:
     """A new secret link (the old one stops working). The link is shown on this response only."""
     token = calendar_feed.create_link(current_user)
     link = url_for("calendar.ics", token=token, _external=True)
@@ -322,14 +325,14 @@ def create_feed():  # type: ignore[no-untyped-def]
 
 @bp.route("/feed/revoke", methods=["POST"])
 @roles(*EVERYONE)
-def revoke_feed():  # type: ignore[no-untyped-def]
+def revoke_feed() -> ResponseReturnValue:
     if calendar_feed.revoke(current_user):
         flash("Your calendar link has been turned off. Calendars subscribed to it will stop updating.", "success")
     return redirect(url_for("calendar.feed_settings"))
 
 
 @bp.route("/feed/<token>.ics")
-def ics(token: str):  # type: ignore[no-untyped-def]
+def ics(token: str) -> ResponseReturnValue:
     """The feed itself: no sign-in (calendar clients cannot), the secret link is the key. Unknown or revoked
     links are a 404."""
     if len(token) > 100:

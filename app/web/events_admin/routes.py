@@ -1,6 +1,8 @@
 """Domain events for admins: what came in (dead letters to retry or dismiss) and what waits to go out."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -20,7 +22,7 @@ def _labels() -> dict:
     return {"case_field_label": lambda key: case_data.Field.of(key).label}
 
 
-def _when(moment) -> str:  # type: ignore[no-untyped-def]
+def _when(moment: datetime | None) -> str:
     return moment.astimezone(clock.LONDON).strftime("%-d %b %Y %H:%M") if moment else "never"
 
 

@@ -1,7 +1,10 @@
 """Facilitators: a group's team, a single session's team, and each facilitator's own sessions."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app import clock
@@ -20,7 +23,7 @@ NAV = [(40, "Facilitators", "facilitators.index", EVERYONE)]
 
 @bp.route("/facilitators")
 @roles(*EVERYONE)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     choice = region_choice()  # everyone their own region; an admin every region, or the one they choose
     return render_template("facilitators/index.html",
                            facilitators=service.facilitators_list(current_user, choice.region_id),
@@ -29,7 +32,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/facilitators/mine")
 @roles("facilitator")
-def mine():  # type: ignore[no-untyped-def]
+def mine() -> ResponseReturnValue:
     if current_user.facilitator_id is None:
         return render_template("facilitators/not_linked.html")
     return redirect(url_for("facilitators.show", facilitator_id=current_user.facilitator_id))
@@ -37,7 +40,7 @@ def mine():  # type: ignore[no-untyped-def]
 
 @bp.route("/facilitators/<int:facilitator_id>")
 @roles(*EVERYONE)
-def show(facilitator_id: int):  # type: ignore[no-untyped-def]
+def show(facilitator_id: int) -> ResponseReturnValue:
     facilitator = service.get_facilitator(current_user, facilitator_id) or abort(404)
     past = request.args.get("past") == "1"
     return render_template("facilitators/show.html", facilitator=facilitator, past=past,
@@ -53,7 +56,8 @@ def _team_form(region_id: int) -> TeamForm:
     return form
 
 
-def _save_team(form: TeamForm, save):  # type: ignore[no-untyped-def]
+def _save_team(form: TeamForm, save: Callable[..., service.Changed]
+               ) -> tuple[service.Changed | None, service.FacilitatorClash | None]:
     """Validate and save; returns (changed, clash) where clash is the FacilitatorClash to show, if any."""
     if not form.validate():
         return None, None
@@ -72,7 +76,7 @@ def _save_team(form: TeamForm, save):  # type: ignore[no-untyped-def]
 
 @bp.route("/groups/<int:group_id>/facilitators", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def group_team(group_id: int):  # type: ignore[no-untyped-def]
+def group_team(group_id: int) -> ResponseReturnValue:
     group = get_group(current_user, group_id) or abort(404)
     form = _team_form(group.region_id)
     clash, status = None, 200
@@ -93,7 +97,7 @@ def group_team(group_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/groups/<int:group_id>/sessions/<int:session_id>/facilitators", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def session_team(group_id: int, session_id: int):  # type: ignore[no-untyped-def]
+def session_team(group_id: int, session_id: int) -> ResponseReturnValue:
     group = get_group(current_user, group_id) or abort(404)
     session = service.group_session(group, session_id) or abort(404)
     form = _team_form(group.region_id)

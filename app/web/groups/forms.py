@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -29,11 +31,15 @@ class RealDateField(DateField):
     """A date field whose unreadable input gets the GOV.UK-style message, not WTForms' default, and that refuses a
     date outside the service's calendar (app.web.input_bounds: 0001-01-01 and 9999-12-31 are typing mistakes)."""
 
-    def __init__(self, *args, invalid_message: str = "Enter a real date", **kwargs):  # type: ignore[no-untyped-def]
+    # WTForms ships no types (its fields are Any here). A date or None; a required field's is a date once
+    # validate() has passed, which is when views read it.
+    data: Any
+
+    def __init__(self, *args: Any, invalid_message: str = "Enter a real date", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.invalid_message = invalid_message
 
-    def process_formdata(self, valuelist):  # type: ignore[no-untyped-def]
+    def process_formdata(self, valuelist: list[str]) -> None:
         try:
             super().process_formdata(valuelist)
         except ValueError:
@@ -79,7 +85,9 @@ def slots_from(slot_forms: FieldList) -> list[Slot] | None:
 class CounterField(IntegerField):
     """A whole number the page sent back (a row's version): digits that fit the database, else not valid."""
 
-    def process_formdata(self, valuelist):  # type: ignore[no-untyped-def]
+    data: Any  # an int or None; as for RealDateField.data
+
+    def process_formdata(self, valuelist: list[str]) -> None:
         super().process_formdata(valuelist)
         if self.data is not None and not 0 <= self.data <= ID_MAX:
             self.data = None

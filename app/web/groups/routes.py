@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from redis.exceptions import RedisError
 
 from app import clock
 from app.extensions import db
+from app.models import Group, User
 from app.models.group import DAY_NAMES
 from app.services import group_edit, group_finish, ndelius_status
 from app.services import groups as group_service
@@ -27,7 +29,7 @@ NAV = [(10, "Groups", "groups.index", EVERYONE)]
 
 @bp.route("")
 @roles(*EVERYONE)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     choice = region_choice()  # an admin sees every region's groups, or a chosen region's, and the page says which
     table = region_cache.fragment("groups", choice.region_id, (choice.title,), lambda as_of: render_block(
         "groups/index.html", "groups_table", rows=group_service.groups_for(current_user, choice.region_id),
@@ -37,7 +39,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/new", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def new():  # type: ignore[no-untyped-def]
+def new() -> ResponseReturnValue:
     form = GroupForm()
     facilitators = group_service.facilitators_for(current_user)
     form.lead_facilitator_id.choices = [(0, "Choose a facilitator")] + [(f.id, f.name) for f in facilitators]
@@ -76,7 +78,11 @@ def _field_error(form: GroupForm | EditGroupForm, exc: ServiceError) -> None:
 
 @bp.route("/<int:group_id>")
 @roles(*EVERYONE)
-def show(group_id: int):  # type: ignore[no-untyped-def]
+def show(group_id: int) -> ResponseReturnValue:
+    return _show_page(group_id)
+
+
+def _show_page(group_id: int) -> str:
     group = group_service.get_group(current_user, group_id) or abort(404)
     sessions = schedule_service.schedule_rows(group)
     context = {
@@ -93,7 +99,7 @@ def show(group_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:group_id>/edit", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def edit(group_id: int):  # type: ignore[no-untyped-def]
+def edit(group_id: int) -> ResponseReturnValue:
     group = group_service.get_group(current_user, group_id) or abort(404)
     form = EditGroupForm(obj=group)
     managers = group_edit.treatment_managers(group.region_id)
@@ -125,7 +131,7 @@ def edit(group_id: int):  # type: ignore[no-untyped-def]
     return render_template("groups/edit.html", group=group, form=form), status
 
 
-def _edit_form_from(group, managers):  # type: ignore[no-untyped-def]
+def _edit_form_from(group: Group, managers: list[User]) -> EditGroupForm:
     form = EditGroupForm(formdata=None, obj=group)
     form.treatment_manager_id.choices = [(0, "No treatment manager")] + [(u.id, u.name) for u in managers]
     form.treatment_manager_id.data = group.treatment_manager_id or 0
@@ -147,14 +153,14 @@ def _edited_message(code: str, edited: group_edit.Edited) -> str:
 
 @bp.route("/<int:group_id>/close", methods=["POST"])
 @roles(*LEADS)
-def close(group_id: int):  # type: ignore[no-untyped-def]
+def close(group_id: int) -> ResponseReturnValue:
     group = group_service.get_group(current_user, group_id) or abort(404)
     try:
         closed = group_finish.close(current_user, group)
     except ServiceError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return show(group_id), 409
+        return _show_page(group_id), 409
     waiting = f"{closed.waiting} back on the waiting list to finish in another group"
     parts = [f"{closed.completed} programme complete", waiting]
     if closed.kept:
@@ -165,7 +171,7 @@ def close(group_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:group_id>/start", methods=["POST"])
 @roles(*MANAGERS)
-def start(group_id: int):  # type: ignore[no-untyped-def]
+def start(group_id: int) -> ResponseReturnValue:
     group = group_service.get_group(current_user, group_id) or abort(404)
     try:
         operation = schedule_service.request_start(current_user, group)

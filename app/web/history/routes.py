@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app.services import history
@@ -11,7 +12,7 @@ bp = Blueprint("history", __name__)
 
 @bp.route("/groups/<int:group_id>/history")
 @roles(*EVERYONE)
-def group(group_id: int):  # type: ignore[no-untyped-def]
+def group(group_id: int) -> ResponseReturnValue:
     found = history.group_history(current_user, group_id) or abort(404)
     group, events = found
     return render_template("history/events.html", title=f"History of group {group.code}", events=events,
@@ -20,7 +21,7 @@ def group(group_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/sessions/<int:session_id>/history")
 @roles(*EVERYONE)
-def session(session_id: int):  # type: ignore[no-untyped-def]
+def session(session_id: int) -> ResponseReturnValue:
     found = history.session_history(current_user, session_id) or abort(404)
     session, events = found
     title = f"History of {session.session_template.name}, {session.starts_at:%a %-d %b %Y}"

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 from redis.exceptions import RedisError
@@ -78,7 +79,7 @@ def _periodic() -> list[dict[str, Any]]:
 
 @bp.route("")
 @roles(*MANAGERS)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     circuit, circuit_retry_in = _circuit()
     choice = region_choice()  # an admin: every region, or the one chosen (kept on every link and form)
     region_id = choice.region_id
@@ -101,7 +102,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/appointments/<int:appointment_id>/retry", methods=["POST"])
 @roles(*MANAGERS)
-def retry(appointment_id: int):  # type: ignore[no-untyped-def]
+def retry(appointment_id: int) -> ResponseReturnValue:
     ndelius_status.retry(current_user, appointment_id) or abort(404)
     ndelius_jobs.queue_relay()
     flash("Sending it to nDelius again. It leaves this list once nDelius accepts it.", "success")
@@ -110,7 +111,7 @@ def retry(appointment_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/retry-all", methods=["POST"])
 @roles(*MANAGERS)
-def retry_all():  # type: ignore[no-untyped-def]
+def retry_all() -> ResponseReturnValue:
     count = ndelius_status.retry_all(current_user, region_choice().region_id)
     ndelius_jobs.queue_relay()
     flash(f"Sending {count} appointment{'s' if count != 1 else ''} to nDelius again.", "success")
@@ -119,7 +120,7 @@ def retry_all():  # type: ignore[no-untyped-def]
 
 @bp.route("/disagreements/<int:disagreement_id>/send-ours", methods=["POST"])
 @roles(*MANAGERS)
-def send_ours(disagreement_id: int):  # type: ignore[no-untyped-def]
+def send_ours(disagreement_id: int) -> ResponseReturnValue:
     try:
         ndelius_status.send_ours(current_user, disagreement_id) or abort(404)
     except ServiceError as exc:
@@ -132,7 +133,7 @@ def send_ours(disagreement_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/disagreements/<int:disagreement_id>/dismiss", methods=["POST"])
 @roles(*MANAGERS)
-def dismiss(disagreement_id: int):  # type: ignore[no-untyped-def]
+def dismiss(disagreement_id: int) -> ResponseReturnValue:
     ndelius_status.dismiss(current_user, disagreement_id) or abort(404)
     flash("Disagreement dismissed.", "success")
     return _back("disagreements")
@@ -140,7 +141,7 @@ def dismiss(disagreement_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/reconcile", methods=["POST"])
 @roles(*MANAGERS)
-def reconcile():  # type: ignore[no-untyped-def]
+def reconcile() -> ResponseReturnValue:
     try:
         ndelius_jobs.queue_reconcile(region_choice().region_id)
     except RedisError:
@@ -150,6 +151,6 @@ def reconcile():  # type: ignore[no-untyped-def]
     return _back("disagreements")
 
 
-def _back(section: str):  # type: ignore[no-untyped-def]
+def _back(section: str) -> ResponseReturnValue:
     """Back to the page (the region an admin chose kept) at the section acted on."""
     return redirect(url_for("integration.index", **region_choice().args) + f"#{section}")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from wtforms import Field
 
 from app import clock
 from app.extensions import db
@@ -27,13 +29,13 @@ def group_size() -> dict[str, object]:
     return {"group_size_limit": GROUP_SIZE_LIMIT, "places_free": joining.places_free}
 
 
-def _field_error(field, message: str) -> None:  # type: ignore[no-untyped-def]
+def _field_error(field: Field, message: str) -> None:
     field.errors = [*field.errors, message]
 
 
 @bp.route("/allocate", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def allocate(group_id: int):  # type: ignore[no-untyped-def]
+def allocate(group_id: int) -> ResponseReturnValue:
     group = get_group(current_user, group_id) or abort(404)
     fitting, others = bus_stop.candidates_for(group)
     form = AllocateForm()
@@ -70,7 +72,7 @@ def _membership(group: Group, membership_id: int) -> Membership:
 
 @bp.route("/<int:membership_id>/remove", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def remove(group_id: int, membership_id: int):  # type: ignore[no-untyped-def]
+def remove(group_id: int, membership_id: int) -> ResponseReturnValue:
     group = get_group(current_user, group_id) or abort(404)
     membership = _membership(group, membership_id)
     if membership.left_at is not None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, make_response
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
@@ -12,7 +13,7 @@ bp = Blueprint("operations", __name__, url_prefix="/operations")
 
 @bp.route("/<int:operation_id>")
 @roles(*EVERYONE)
-def show(operation_id: int):  # type: ignore[no-untyped-def]
+def show(operation_id: int) -> ResponseReturnValue:
     """The progress bar partial. It keeps polling itself until the operation has finished or failed; on
     finishing it tells the page (HX-Trigger) so the page can redraw what changed."""
     operation = operations.get_operation(current_user, operation_id) or abort(404)

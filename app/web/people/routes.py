@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app import clock
 from app.extensions import db
-from app.models import AuditEvent, CaseDisagreement, ExcludedLocation, Group, NonAssociation, Unavailability
+from app.models import (
+    AuditEvent,
+    CaseDisagreement,
+    ExcludedLocation,
+    Group,
+    NonAssociation,
+    Referral,
+    Unavailability,
+)
 from app.services import case_data, lao
 from app.services import needs as needs_service
 from app.services import person as person_service
@@ -24,25 +43,21 @@ from app.web.people.forms import LocationForm, NonAssociationForm, Unavailabilit
 bp = Blueprint("people", __name__, url_prefix="/people")
 
 
-def _visible(referral_id: int):  # type: ignore[no-untyped-def]
-    """(referral, None), or (None, nDelius's refusal) for a person this user may not see."""
+def _visible(referral_id: int) -> Referral:
+    """The person; for a person this user may not see, the answer is 403 with nDelius's explanation."""
     referral = waiting.get_referral(current_user, referral_id) or abort(404)
     if current_app.config.get("LAO_CHECKS", True):
         access = lao.may_see(current_user.username, referral.crn)
         if not access.allowed:
-            return None, access
-    return referral, None
-
-
-def _restricted_page(access) -> ResponseReturnValue:  # type: ignore[no-untyped-def]
-    return render_template("people/restricted.html", message=access.message), 403
+            abort(make_response(render_template("people/restricted.html", message=access.message), 403))
+    return referral
 
 
 def local_datetime(moment: datetime | None) -> str:
     return moment.astimezone(clock.LONDON).strftime("%-d %b %Y %H:%M") if moment else ""
 
 
-def _page(referral, errors: dict | None = None) -> str:  # type: ignore[no-untyped-def]
+def _page(referral: Referral, errors: dict[int, str] | None = None) -> str:
     return render_template("people/show.html", record=person_service.record(referral), errors=errors or {},
                            local_datetime=local_datetime, needs=needs_service.of(referral),
                            describe_time=needs_service.describe_time)
@@ -51,18 +66,14 @@ def _page(referral, errors: dict | None = None) -> str:  # type: ignore[no-untyp
 @bp.route("/<int:referral_id>")
 @roles(*EVERYONE)
 def show(referral_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     return _page(referral)
 
 
 @bp.route("/<int:referral_id>/disagreements/<int:disagreement_id>/resolve", methods=["POST"])
 @roles(*MANAGERS)
 def resolve(referral_id: int, disagreement_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     disagreement = db.session.scalar(select(CaseDisagreement).where(
         CaseDisagreement.id == disagreement_id, CaseDisagreement.referral_id == referral.id)) or abort(404)
     try:
@@ -76,7 +87,8 @@ def resolve(referral_id: int, disagreement_id: int) -> ResponseReturnValue:
 
 # what the person cannot do (issue 15.3) ---------------------------------------------------------------------------
 
-def _needs_page(referral, forms: dict | None = None, status: int = 200) -> ResponseReturnValue:  # type: ignore[no-untyped-def]
+def _needs_page(referral: Referral, forms: dict[str, FlaskForm] | None = None, status: int = 200,
+                ) -> ResponseReturnValue:
     forms = forms or {}
     locations = sorted(set(db.session.scalars(
         select(Group.delivery_location).where(Group.region_id == referral.region_id))))
@@ -104,7 +116,7 @@ def _needs_url(referral_id: int, anchor: str) -> str:
     return url_for("people.needs", referral_id=referral_id) + anchor
 
 
-def _fail(referral, key: str, form, exc: ServiceError) -> ResponseReturnValue:  # type: ignore[no-untyped-def]
+def _fail(referral: Referral, key: str, form: FlaskForm, exc: ServiceError) -> ResponseReturnValue:
     db.session.rollback()
     field = getattr(form, exc.field or "reason", None) or form.reason
     field.errors = [*field.errors, exc.message]
@@ -114,18 +126,14 @@ def _fail(referral, key: str, form, exc: ServiceError) -> ResponseReturnValue:  
 @bp.route("/<int:referral_id>/needs")
 @roles(*MANAGERS)
 def needs(referral_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     return _needs_page(referral)
 
 
 @bp.route("/<int:referral_id>/needs/times", methods=["POST"])
 @roles(*MANAGERS)
 def add_time(referral_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     form = UnavailabilityForm(prefix="time")
     if not form.validate():
         return _needs_page(referral, {"time": form}, 400)
@@ -141,7 +149,7 @@ def add_time(referral_id: int) -> ResponseReturnValue:
     return redirect(_needs_url(referral.id, "#times"))
 
 
-def _warn_about_current_group(referral) -> None:  # type: ignore[no-untyped-def]
+def _warn_about_current_group(referral: Referral) -> None:
     clash = needs_service.current_group_clash(referral)
     if clash:
         flash(f"They are in a group that does not fit any more: {clash}. Talk to them, or remove them from the "
@@ -151,9 +159,7 @@ def _warn_about_current_group(referral) -> None:  # type: ignore[no-untyped-def]
 @bp.route("/<int:referral_id>/needs/times/<int:time_id>/remove", methods=["POST"])
 @roles(*MANAGERS)
 def remove_time(referral_id: int, time_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     row = db.session.scalar(select(Unavailability).where(Unavailability.id == time_id,
                                                          Unavailability.referral_id == referral.id)) or abort(404)
     when = needs_service.describe_time(row)
@@ -165,9 +171,7 @@ def remove_time(referral_id: int, time_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/locations", methods=["POST"])
 @roles(*MANAGERS)
 def add_location(referral_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     form = LocationForm(prefix="location")
     if not form.validate():
         return _needs_page(referral, {"location": form}, 400)
@@ -185,9 +189,7 @@ def add_location(referral_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/locations/<int:location_id>/remove", methods=["POST"])
 @roles(*MANAGERS)
 def remove_location(referral_id: int, location_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     place = db.session.scalar(select(ExcludedLocation).where(
         ExcludedLocation.id == location_id, ExcludedLocation.referral_id == referral.id)) or abort(404)
     name = place.location
@@ -199,9 +201,7 @@ def remove_location(referral_id: int, location_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/non-associations", methods=["POST"])
 @roles(*MANAGERS)
 def add_non_association(referral_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     form = NonAssociationForm(prefix="association")
     if not form.validate():
         return _needs_page(referral, {"association": form}, 400)
@@ -221,9 +221,7 @@ def add_non_association(referral_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/non-associations/<int:pair_id>/remove", methods=["POST"])
 @roles(*MANAGERS)
 def remove_non_association(referral_id: int, pair_id: int) -> ResponseReturnValue:
-    referral, refused = _visible(referral_id)
-    if refused is not None:
-        return _restricted_page(refused)
+    referral = _visible(referral_id)
     pair = db.session.scalar(select(NonAssociation).where(
         NonAssociation.id == pair_id,
         (NonAssociation.referral_id == referral.id) | (NonAssociation.other_referral_id == referral.id))) \

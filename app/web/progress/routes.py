@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
@@ -22,7 +23,7 @@ NAV = [(30, "Progress", "progress.index", READERS)]
 
 @bp.route("")
 @roles(*READERS)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     region_id = chosen_region_id()
     regions = region_choice().options  # what an admin may choose from (empty for everyone else)
     scope = region_id if current_user.role == "admin" else current_user.region_id
@@ -34,7 +35,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/groups/<int:group_id>")
 @roles(*READERS)
-def group(group_id: int):  # type: ignore[no-untyped-def]
+def group(group_id: int) -> ResponseReturnValue:
     found = progress_grid.grid_group(current_user, group_id) or abort(404)
     report = progress_grid.group_progress(found)
     restricted.mask_people(row.referral for row in report.rows)  # LAO: one batched check for the grid
@@ -44,7 +45,7 @@ def group(group_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/export.csv")
 @roles(*READERS)
-def export():  # type: ignore[no-untyped-def]
+def export() -> ResponseReturnValue:
     group_id = request.args.get("group_id", "")
     chosen = None
     if group_id:

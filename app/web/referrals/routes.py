@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
 
@@ -23,7 +24,7 @@ NAV = [(20, "Waiting list", "referrals.index", LEADS)]
 
 @bp.route("")
 @roles(*LEADS)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     form = WaitingListFilters(request.args)
     if not form.validate():
         form = WaitingListFilters()
@@ -36,7 +37,7 @@ def index():  # type: ignore[no-untyped-def]
     return render_template("referrals/index.html", **context)
 
 
-def _find_page(referral_id: int, errors: list | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+def _find_page(referral_id: int, errors: list[tuple[str, str | None]] | None = None, status: int = 200) -> ResponseReturnValue:
     referral = waiting.get_referral(current_user, referral_id) or abort(404)
     position, fitting, others = bus_stop.find_groups(referral)
     current = membership_service.active_membership(referral)
@@ -47,13 +48,13 @@ def _find_page(referral_id: int, errors: list | None = None, status: int = 200):
 
 @bp.route("/<int:referral_id>/groups")
 @roles(*LEADS)
-def find_group(referral_id: int):  # type: ignore[no-untyped-def]
+def find_group(referral_id: int) -> ResponseReturnValue:
     return _find_page(referral_id)
 
 
 @bp.route("/<int:referral_id>/allocate", methods=["POST"])
 @roles(*MANAGERS)
-def allocate(referral_id: int):  # type: ignore[no-untyped-def]
+def allocate(referral_id: int) -> ResponseReturnValue:
     referral = waiting.get_referral(current_user, referral_id) or abort(404)
     group_id = request.form.get("group_id", type=parse_id)
     group = get_group(current_user, group_id) if group_id else None

@@ -2,13 +2,14 @@
 allow-list or parsed strictly; what the person typed is kept so a refused save shows it back to them."""
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, time
+from datetime import time
 
 from flask_wtf import FlaskForm
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import Headers, MultiDict
 from wtforms import DateField, SelectField, SelectMultipleField, TimeField
 from wtforms.validators import Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -39,7 +40,7 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def request_key(form: MultiDict, headers) -> str | None:  # type: ignore[no-untyped-def]
+def request_key(form: MultiDict[str, str], headers: Headers) -> str | None:
     """The idempotency key of this request: the header (set per tap by register.js), else the form field
     (rendered with the row, for browsers without JavaScript)."""
     return idempotency.clean(headers.get(idempotency.HEADER)) or idempotency.clean(form.get(idempotency.FIELD))
@@ -136,7 +137,7 @@ class _When(FlaskForm):
         return ok
 
     @property
-    def when(self) -> tuple[date | None, time | None]:
+    def when(self) -> tuple[datetime.date | None, time | None]:  # `date` here is the field
         return self.date.data, self.start_time.data
 
 

@@ -8,6 +8,7 @@ the user may not see (LAO, app/web/restricted.py) is masked in it as everywhere 
 the device; their row is marked data-restricted and register.js records nothing on it."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from flask import Response, current_app, make_response, request, url_for
@@ -42,7 +43,7 @@ def copy_context() -> dict:
     return {"offline_copy": copy_requested(), "copied_at": clock.now_local()}
 
 
-def keep_offline():  # type: ignore[no-untyped-def]
+def keep_offline() -> Callable[[Session], bool]:
     """For My sessions: whether a listed session's register is kept on the device."""
     today = datetime.combine(clock.now_local().date(), datetime.min.time())
     until = today + timedelta(days=OFFLINE_DAYS + 1)
@@ -65,7 +66,7 @@ def queued_for_someone_else() -> Response | None:
     return response
 
 
-def worker():  # type: ignore[no-untyped-def]
+def worker() -> Response:
     """static/register-worker.js, served under /sessions so that its scope may be /sessions (My sessions and
     the registers) and nothing else."""
     response = current_app.send_static_file("register-worker.js")
@@ -74,7 +75,7 @@ def worker():  # type: ignore[no-untyped-def]
 
 
 @roles(*EVERYONE)
-def token():  # type: ignore[no-untyped-def]
+def token() -> Response:
     """Who is signed in now, and a CSRF token of their session: asked before sending changes that waited on the
     device (after a sign-out, an expired session, a browser restart)."""
     response = make_response("", 204)

@@ -3,9 +3,11 @@ booking."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     current_app,
     flash,
@@ -15,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2_fragments.flask import render_block, render_blocks
@@ -53,7 +56,7 @@ ABSENCE_OUTCOMES = tuple(code for code in OUTCOMES if code.startswith("AA"))
 
 @bp.route("")
 @roles(*EVERYONE)
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     return offline.as_copy(render_template(
         "register/index.html", sessions=register_service.my_sessions(current_user),
         now_local_label=clock.now_local().strftime("%A %-d %B"), keep_offline=offline.keep_offline(),
@@ -82,7 +85,7 @@ def _session_for(session_id: int, *, write: bool = False) -> Session:
 def _header_for(session_id: int) -> register_service.Header:
     """The session as the register page shows it (read only), with the same 404 and 403 as _session_for."""
     session = register_service.header(current_user, session_id) or abort(404)
-    if not attendance_service.can_view(current_user, session):  # type: ignore[arg-type]
+    if not attendance_service.can_view(current_user, session):
         abort(403)
     return session
 
@@ -102,12 +105,12 @@ def local_time(moment: datetime | None, with_date: bool = False) -> str:
     return local.strftime("%H:%M, %-d %b %Y") if with_date else local.strftime("%H:%M")
 
 
-def outcome_macros():  # type: ignore[no-untyped-def]
+def outcome_macros() -> Any:
     """The outcome wording macros, for fragments (a block rendered alone does not run the page's imports)."""
     return current_app.jinja_env.get_template("register/_outcomes.html").module
 
 
-def _context(session: Session | register_service.Header, **extra):  # type: ignore[no-untyped-def]
+def _context(session: Session | register_service.Header, **extra: Any) -> dict[str, Any]:
     return dict(session=session, editable=attendance_service.can_record(current_user, session),
                 is_manager=current_user.role in MANAGERS, outcomes=OUTCOMES, main_outcomes=MAIN_OUTCOMES,
                 absence_outcomes=ABSENCE_OUTCOMES, new_key=new_key, sync_labels=register_service.SYNC_LABELS,
@@ -118,7 +121,7 @@ def _context(session: Session | register_service.Header, **extra):  # type: igno
 
 @bp.route("/<int:session_id>")
 @roles(*EVERYONE)
-def show(session_id: int):  # type: ignore[no-untyped-def]
+def show(session_id: int) -> ResponseReturnValue:
     session = _header_for(session_id)
     rows = _rows(session)
     recorded = sum(1 for r in rows if r.outcome)
@@ -130,19 +133,20 @@ def show(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/print")
 @roles(*EVERYONE)
-def print_view(session_id: int):  # type: ignore[no-untyped-def]
+def print_view(session_id: int) -> ResponseReturnValue:
     session = _session_for(session_id)
     return render_template("register/print.html", session=session, rows=_rows(session),
                            outcomes=OUTCOMES)
 
 
-def _row_response(session: Session | register_service.Header, attendee_id: int, *, status: int = 200, **extra):  # type: ignore[no-untyped-def]
+def _row_response(session: Session | register_service.Header, attendee_id: int, *, status: int = 200,
+                  **extra: Any) -> Response:
     found = _rows(session, only=attendee_id)
     if not found:
         abort(404)
     recorded, expected = register_service.recorded_count(session)
     if request.method == "POST" and "outcome" in request.form:
-        focus = "outcome"
+        focus: str | None = "outcome"
     elif request.method == "POST" and "save" in request.form:
         focus = "save"
     else:
@@ -153,7 +157,7 @@ def _row_response(session: Session | register_service.Header, attendee_id: int, 
 
 @bp.route("/<int:session_id>/attendees/<int:attendee_id>")
 @roles(*EVERYONE)
-def row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
+def row(session_id: int, attendee_id: int) -> ResponseReturnValue:
     """One row as stored now (the "keep their version" choice of a conflict, and a refresh after an error)."""
     session = _header_for(session_id)
     if not is_htmx():
@@ -163,7 +167,7 @@ def row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/attendees/<int:attendee_id>", methods=["POST"])
 @roles("facilitator", *MANAGERS)
-def save_row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
+def save_row(session_id: int, attendee_id: int) -> ResponseReturnValue:
     if (not_yours := offline.queued_for_someone_else()) is not None:
         return not_yours
     session = _session_for(session_id, write=True)
@@ -190,7 +194,8 @@ def save_row(session_id: int, attendee_id: int):  # type: ignore[no-untyped-def]
     return _row_response(shown, attendee_id, saved=result)
 
 
-def _refused(session: register_service.Header, attendee_id: int, posted: RowForm, errors: dict[str, str], back: str):  # type: ignore[no-untyped-def]
+def _refused(session: register_service.Header, attendee_id: int, posted: RowForm, errors: dict[str, str],
+             back: str) -> ResponseReturnValue:
     if not is_htmx():
         flash(f"Not saved: {next(iter(errors.values()))}", "error")
         return redirect(back)
@@ -198,7 +203,8 @@ def _refused(session: register_service.Header, attendee_id: int, posted: RowForm
                          entered_version=posted.raw["version"])
 
 
-def _conflict(session: register_service.Header, attendee_id: int, posted: RowForm, current: Attendance | None, back: str):  # type: ignore[no-untyped-def]
+def _conflict(session: register_service.Header, attendee_id: int, posted: RowForm, current: Attendance | None,
+              back: str) -> ResponseReturnValue:
     if not is_htmx():
         flash("Not saved: someone else changed this record after you opened the register. "
               "Check what they recorded and make your change again.", "error")
@@ -209,13 +215,13 @@ def _conflict(session: register_service.Header, attendee_id: int, posted: RowFor
 
 @bp.route("/<int:session_id>/notes", methods=["POST"])
 @roles("facilitator", *MANAGERS)
-def save_notes(session_id: int):  # type: ignore[no-untyped-def]
+def save_notes(session_id: int) -> ResponseReturnValue:
     if (not_yours := offline.queued_for_someone_else()) is not None:
         return not_yours
     session = _session_for(session_id, write=True)
     notes = clean_text(request.form.get("session_notes"))
     seen = clean_text(request.form.get("seen_notes"))
-    status, extra = 200, {}
+    status, extra = 200, dict[str, Any]()
     try:
         changed = attendance_service.save_session_notes(current_user, session, notes, seen_notes=seen)
         extra["notes_saved"] = changed
@@ -236,7 +242,7 @@ def save_notes(session_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.errorhandler(CSRFError)
-def csrf_failed(error: CSRFError):  # type: ignore[no-untyped-def]
+def csrf_failed(error: CSRFError) -> ResponseReturnValue:
     """A register tap with a stale token (the person signed in again elsewhere): keep what they entered, say it
     was not saved, and give the page a fresh token so the next tap works. Nothing is written."""
     args = request.view_args or {}
@@ -259,7 +265,7 @@ def csrf_failed(error: CSRFError):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/catch-up", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def catch_up(session_id: int):  # type: ignore[no-untyped-def]
+def catch_up(session_id: int) -> ResponseReturnValue:
     missed = _session_for(session_id, write=True)
     candidates = catch_up_service.candidates(missed)
     form = CatchUpForm()
@@ -298,7 +304,7 @@ def catch_up(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/one-to-ones", methods=["GET", "POST"])
 @roles(*MANAGERS)
-def one_to_ones(session_id: int):  # type: ignore[no-untyped-def]
+def one_to_ones(session_id: int) -> ResponseReturnValue:
     placeholder = _session_for(session_id, write=True)
     if not one_to_one_service.is_placeholder(placeholder):
         abort(404)
@@ -323,11 +329,11 @@ def one_to_ones(session_id: int):  # type: ignore[no-untyped-def]
                                               seen_version=small_int(request.form.get("version")))
                     flash(f"One-to-one moved to {booking.starts_at:%A %-d %B at %H:%M}", "success")
                 else:
-                    booked = one_to_one_service.book(current_user, placeholder, referral_id=target, on=on,
-                                                     at=at, facilitator_id=form.facilitator_id.data,
-                                                     key=request_key(request.form, request.headers))
-                    if booked is not None:
-                        flash(f"One-to-one booked for {booked.starts_at:%A %-d %B at %H:%M}", "success")
+                    new_booking = one_to_one_service.book(current_user, placeholder, referral_id=target, on=on,
+                                                          at=at, facilitator_id=form.facilitator_id.data,
+                                                          key=request_key(request.form, request.headers))
+                    if new_booking is not None:
+                        flash(f"One-to-one booked for {new_booking.starts_at:%A %-d %B at %H:%M}", "success")
                 return redirect(url_for("register.one_to_ones", session_id=session_id,
                                         _anchor=f"person-{target}"))
             except ServiceError as refused:
@@ -354,7 +360,7 @@ def one_to_ones(session_id: int):  # type: ignore[no-untyped-def]
                            booked=booked, new_key=new_key), status
 
 
-def _booking_form(facilitators: list[tuple[int, str]], **kwargs) -> BookingForm:  # type: ignore[no-untyped-def]
+def _booking_form(facilitators: list[tuple[int, str]], **kwargs: Any) -> BookingForm:
     form = BookingForm(**kwargs)
     form.facilitator_id.choices = [(0, "Choose a facilitator")] + facilitators
     return form

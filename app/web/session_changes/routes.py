@@ -4,6 +4,7 @@ app/services/session_changes.py."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, TextAreaField
@@ -46,7 +47,7 @@ def _session(session_id: int) -> Session:
 
 
 def _page(session: Session, *, status: int = 200, cancel: CancelForm | None = None,
-          add: PersonForm | None = None, remove: PersonForm | None = None, error: str | None = None):  # type: ignore[no-untyped-def]
+          add: PersonForm | None = None, remove: PersonForm | None = None, error: str | None = None) -> ResponseReturnValue:
     add = add or PersonForm(prefix="add")
     addable = service.addable(session) if session.status == "scheduled" else []
     add.referral_id.choices = [(0, "Choose a person")] + [(m.referral_id, m.referral.person_name) for m in addable]
@@ -65,13 +66,13 @@ def _status(exc: ServiceError) -> int:
 
 @bp.route("/<int:session_id>/change")
 @roles(*MANAGERS)
-def change(session_id: int):  # type: ignore[no-untyped-def]
+def change(session_id: int) -> ResponseReturnValue:
     return _page(_session(session_id))
 
 
 @bp.route("/<int:session_id>/cancel", methods=["POST"])
 @roles(*MANAGERS)
-def cancel(session_id: int):  # type: ignore[no-untyped-def]
+def cancel(session_id: int) -> ResponseReturnValue:
     session = _session(session_id)
     form = CancelForm(prefix="cancel")
     if not form.validate():
@@ -91,7 +92,7 @@ def cancel(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/delete", methods=["POST"])
 @roles(*MANAGERS)
-def delete(session_id: int):  # type: ignore[no-untyped-def]
+def delete(session_id: int) -> ResponseReturnValue:
     session = _session(session_id)
     group_id, what = session.group_id, service.describe(session)
     if not DeleteForm(prefix="delete").validate():
@@ -108,7 +109,7 @@ def delete(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/expected/add", methods=["POST"])
 @roles(*MANAGERS)
-def add_attendee(session_id: int):  # type: ignore[no-untyped-def]
+def add_attendee(session_id: int) -> ResponseReturnValue:
     session = _session(session_id)
     form = PersonForm(prefix="add")
     if not form.validate() or not form.referral_id.data:
@@ -127,7 +128,7 @@ def add_attendee(session_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/<int:session_id>/expected/remove", methods=["POST"])
 @roles(*MANAGERS)
-def remove_attendee(session_id: int):  # type: ignore[no-untyped-def]
+def remove_attendee(session_id: int) -> ResponseReturnValue:
     session = _session(session_id)
     form = PersonForm(prefix="remove")
     names = {a.referral_id: a.referral.person_name for a in session.attendees}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -24,8 +25,9 @@ from app.services.groups import region_filter
 from app.web.access import EVERYONE, roles
 
 bp = Blueprint("sync_state", __name__)
-bp.add_app_template_global(ndelius_status.STATE_LABELS, "SYNC_LABELS")
-bp.add_app_template_global(ndelius_status.STATE_LOOKS, "SYNC_LOOKS")
+# Template globals that are tables, not functions (add_app_template_global is typed for functions).
+bp.record_once(lambda state: state.app.jinja_env.globals.update(
+    SYNC_LABELS=ndelius_status.STATE_LABELS, SYNC_LOOKS=ndelius_status.STATE_LOOKS))
 MAX_SESSIONS = 200
 
 
@@ -35,7 +37,7 @@ def _ids(value: str) -> list[int]:
 
 @bp.route("/sync-states")
 @roles(*EVERYONE)
-def states():  # type: ignore[no-untyped-def]
+def states() -> ResponseReturnValue:
     now = clock.now_local()
     register = _ids(request.args.get("register", ""))[:1]
     wanted = _ids(request.args.get("sessions", "")) + register
