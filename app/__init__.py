@@ -5,12 +5,13 @@ import json
 import logging
 import secrets
 import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from app.config import DEMO_SECRET_KEY, Config
 from app.extensions import csrf, db, login_manager, migrate
@@ -79,14 +80,12 @@ def _check_settings(app: Flask) -> None:
     raise SystemExit(SETTINGS_EXIT_STATUS)
 
 
-def _migrations_dir():  # type: ignore[no-untyped-def]
-    from pathlib import Path
-
+def _migrations_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "migrations"
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection, connection_record):  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     """SQLite: WAL so readers never block the writer, foreign keys enforced, wait rather than fail on a lock."""
     if type(dbapi_connection).__module__ != "sqlite3":
         return
@@ -112,7 +111,7 @@ def _may_write() -> bool:
 
 
 @event.listens_for(Engine, "begin")
-def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     """SQLite: a transaction that may write takes the write lock as it begins (BEGIN IMMEDIATE), so two writers
     queue (busy_timeout) instead of one failing half-way with "database is locked" when it upgrades a read lock.
     A page read begins a deferred transaction: in WAL mode it reads a snapshot and never holds the write lock,
@@ -124,7 +123,8 @@ def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
 
 
 @event.listens_for(Engine, "before_cursor_execute")
-def _sqlite_write_in_read(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+def _sqlite_write_in_read(conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any,
+                          executemany: bool) -> None:
     """A write inside a deferred (read) transaction works, but could fail with "database is locked" when another
     writer commits first: say so, so that the view is marked (`g.db_writes = True`)."""
     if conn.info.get("sqlite_read_only") and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE") \
@@ -136,7 +136,7 @@ def _sqlite_write_in_read(conn, cursor, statement, parameters, context, executem
 
 @event.listens_for(Engine, "commit")
 @event.listens_for(Engine, "rollback")
-def _sqlite_end(conn):  # type: ignore[no-untyped-def]
+def _sqlite_end(conn: Connection) -> None:
     conn.info.pop("sqlite_read_only", None)
 
 
@@ -149,7 +149,7 @@ def _security_headers(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = lambda: g.get("csp_nonce", "")
 
     @app.after_request
-    def _headers(response):  # type: ignore[no-untyped-def]
+    def _headers(response: Response) -> Response:
         nonce = g.get("csp_nonce", "")
         # Sign-out is a form whose answer redirects to HMPPS Auth's sign-out: form-action must allow it.
         auth = urlsplit(app.config["HMPPS_AUTH_EXTERNAL_URL"])

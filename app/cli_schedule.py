@@ -7,6 +7,7 @@ import json
 import sys
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -84,7 +85,8 @@ def _app_holidays(start: date) -> frozenset[date]:
         return _holidays_from_file(str(snapshot_path()), start)
 
 
-def _timeline(programme: ProgrammeSpec, slots: list[Slot], start: date, holidays) -> list[ExistingSession]:  # type: ignore[no-untyped-def]
+def _timeline(programme: ProgrammeSpec, slots: list[Slot], start: date, holidays: frozenset[date],
+              ) -> list[ExistingSession]:
     return [
         ExistingSession(
             key=f"{p.module_number}.{p.session_number}", module_number=p.module_number,
@@ -134,6 +136,7 @@ def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays:
         raise Refused(f"--slot: {exc}") from None
     try:
         for value in postpone_to:  # in the order given, each against the schedule the previous one left
+            assert clock is not None  # --now is required with --postpone (refused above)
             key, new_start = _postpone_target(value)
             if key not in {s.key for s in timeline}:
                 raise Refused(f"--postpone: there is no session {key} in the programme")
@@ -142,6 +145,7 @@ def preview(*, earliest_start: str | None, slot: tuple[str, ...], bank_holidays:
                              now=clock, slots=slots, bank_holidays=holidays)
             timeline = apply_moves(timeline, moves)
         if new_slots or restart:
+            assert clock is not None  # --now is required with --reslot and --restart-from (refused above)
             moves = regenerate_future(programme, timeline, now=clock, slots=new_slots or slots,
                                       restart_from=restart, bank_holidays=holidays)
             timeline = apply_moves(timeline, moves)
@@ -168,7 +172,7 @@ def schedule_cli() -> None:
 class OneLineErrors(click.Command):
     """Usage mistakes (an unknown option, a missing value) print one line and exit 2, like every refusal."""
 
-    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             return super().main(*args, **kwargs)
@@ -176,7 +180,7 @@ class OneLineErrors(click.Command):
             click.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(2)
 
-    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as exc:

@@ -4,6 +4,7 @@ second run changes nothing."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
@@ -112,6 +113,7 @@ def seed() -> bool:
         db.session.add_all(referrals)
         db.session.flush()
         tm = db.session.scalar(select(User).filter_by(username=f"tm.{code.lower()}"))
+        assert tm is not None  # seeded with the region above
         males = iter([r for r in referrals if r.sex == "male" and r.cohort == "general"])
         _region_around_today(code, tm, facilitators, lambda n, people=males: [next(people) for _ in range(n)],
                              today, rng)
@@ -119,7 +121,8 @@ def seed() -> bool:
     return True
 
 
-def _region_around_today(code: str, tm: User, facilitators: list[Facilitator], members, today: date,  # type: ignore[no-untyped-def]
+def _region_around_today(code: str, tm: User, facilitators: list[Facilitator], members: Callable[..., list[Referral]],
+                         today: date,
                          rng: random.Random) -> None:
     """Groups at every stage around the day the seed runs (issue 15.8): one not started; (North West) one in
     its pre-group one-to-ones, one finished last month (someone left it 14 weeks ago: a restart); and one
@@ -211,7 +214,7 @@ def _finish_last_month(group: Group, today: date) -> None:
     db.session.commit()
 
 
-def _at(moment: datetime, work) -> None:  # type: ignore[no-untyped-def]
+def _at(moment: datetime, work: Callable[[], object]) -> None:
     """Do `work` as if it were `moment` (a removal or a booking made then), then put the clock back."""
     before = getattr(clock, "_frozen", None)
     clock.freeze(moment)
@@ -253,7 +256,7 @@ def _record_past(tm: User, group: Group, rng: random.Random, *, catch_up: bool =
     if missed is not None:
         session, attendee = missed
         on = session.starts_at.date() + timedelta(days=3)
-        booked: list[Session] = []
+        booked: list[Session | None] = []
         _at(session.starts_at + timedelta(days=1), lambda: booked.append(catch_ups.schedule(
             tm, session, referral_ids=[attendee.referral_id], on=on, at=time(15),
             facilitator_id=group.lead_facilitator.id if group.lead_facilitator else None)))

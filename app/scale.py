@@ -9,8 +9,9 @@ import random
 import time as clock_time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, time, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 
 from app import clock
 from app.extensions import db
@@ -48,7 +49,7 @@ class Bulk:
         self.rows: dict[str, tuple[Sequence[str], list[tuple]]] = {}
         self.next_ids: dict[str, int] = {}
 
-    def next_id(self, model) -> int:  # type: ignore[no-untyped-def]
+    def next_id(self, model: type[Any]) -> int:
         table = model.__table__.name
         if table not in self.next_ids:
             self.next_ids[table] = (db.session.scalar(select(func.max(model.id))) or 0) + 1
@@ -56,11 +57,11 @@ class Bulk:
         self.next_ids[table] = value + 1
         return value
 
-    def add(self, model, columns: Sequence[str], row: tuple) -> None:  # type: ignore[no-untyped-def]
+    def add(self, model: type[Any], columns: Sequence[str], row: tuple) -> None:
         table = model.__table__.name
         self.rows.setdefault(table, (columns, []))[1].append(row)
 
-    def flush(self, order: Iterable) -> int:  # type: ignore[type-arg]
+    def flush(self, order: Iterable) -> int:
         written = 0
         connection = db.session.connection()
         for model in order:
@@ -70,7 +71,7 @@ class Bulk:
             columns, rows = self.rows.pop(table)
             written += len(rows)
             if connection.dialect.name == "postgresql":
-                cursor = connection.connection.driver_connection.cursor()
+                cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
                 with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row)
@@ -106,7 +107,9 @@ def generate_scale(groups: int, *, seed: int = 1, years: int = 10,
 
     if db.session.scalar(select(Region.id).where(Region.code == "S01")):
         raise ValueError("the scale dataset is already there (regions S01–S12)")
-    regions, facilitators, managers = [], {}, {}
+    regions: list[int] = []
+    facilitators: dict[int, list[int]] = {}
+    managers: dict[int, int] = {}
     for n in range(1, REGION_COUNT + 1):
         region_id = bulk.next_id(Region)
         regions.append(region_id)
@@ -244,7 +247,7 @@ def _reset_sequences() -> None:
     for model in ORDER:
         if model is ReferralProgress:
             continue
-        table = model.__table__.name
+        table = cast(Table, model.__table__).name
         db.session.execute(text(
             # Table names come from our own model metadata, never from input.
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))"  # nosec B608

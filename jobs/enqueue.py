@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app, g, has_request_context
 from redis import Redis
@@ -77,7 +77,7 @@ def forget(q: Queue, job: Job) -> None:
     """Clear away a job whose worker is gone, so its id is free (RQ's own clean-up of it, minutes later, would
     otherwise take the job that replaces it for the dead one)."""
     registry = q.started_job_registry
-    stale = [entry for entry in q.connection.zrange(registry.key, 0, -1)
+    stale = [entry for entry in cast(list[bytes], q.connection.zrange(registry.key, 0, -1))
              if entry.decode().rsplit(":", 1)[0] == job.id]
     if stale:
         q.connection.zrem(registry.key, *stale)
@@ -89,7 +89,7 @@ def worker_gone(connection: Redis, worker_name: str | None, now: datetime | None
     sent a heartbeat for WORKER_DEAD_AFTER seconds (a live worker sends one every WORKER_HEARTBEAT seconds)."""
     if not worker_name:
         return True
-    data = connection.hgetall(f"rq:worker:{worker_name}")
+    data = cast(dict[bytes, bytes], connection.hgetall(f"rq:worker:{worker_name}"))
     if not data:
         return True
     hostname, pid = data.get(b"hostname", b"").decode(), data.get(b"pid", b"").decode()

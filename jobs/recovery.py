@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import cast
 
 from flask import current_app
 from rq import Queue
@@ -133,7 +134,7 @@ def reap(q: Queue) -> int:
             continue
         if job.get_status(refresh=False) != JobStatus.STARTED or not worker_gone(q.connection, job.worker_name):
             continue
-        stale = [entry for entry in q.connection.zrange(registry.key, 0, -1)
+        stale = [entry for entry in cast(list[bytes], q.connection.zrange(registry.key, 0, -1))
                  if entry.decode().rsplit(":", 1)[0] == job.id]
         if stale:
             q.connection.zrem(registry.key, *stale)

@@ -141,7 +141,7 @@ def token_verifier() -> TokenVerifier:
     cache = current_app.extensions.setdefault("hmpps_auth_verifiers", {})
     if url not in cache:
         cache[url] = TokenVerifier(url)
-    return cache[url]  # type: ignore[no-any-return]
+    return cache[url]
 
 
 def service_token() -> ServiceToken:
@@ -151,4 +151,4 @@ def service_token() -> ServiceToken:
     cache = current_app.extensions.setdefault("hmpps_auth_service_tokens", {})
     if key not in cache:
         cache[key] = ServiceToken(*key)
-    return cache[key]  # type: ignore[no-any-return]
+    return cache[key]

@@ -75,7 +75,7 @@ class User(UserMixin, Model):
     facilitator: Mapped[Facilitator | None] = relationship()
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return bool(self.active)
 
     def get_id(self) -> str:

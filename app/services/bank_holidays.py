@@ -5,8 +5,9 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Table, and_, delete, func, select
 
 from app.clock import LONDON
 from app.extensions import db
@@ -39,7 +40,7 @@ def replace_all(data: dict, source: str) -> int:
     if not any(r["division"] == DIVISION for r in rows):
         raise ValueError(f"the bank holidays data has no {DIVISION} events")
     db.session.execute(delete(BankHoliday))
-    db.session.execute(BankHoliday.__table__.insert(), rows)
+    db.session.execute(cast(Table, BankHoliday.__table__).insert(), rows)
     return len(rows)
 
 

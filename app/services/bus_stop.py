@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -112,7 +113,7 @@ def position_of(referral: Referral, *, left: Membership | None | object = _UNKNO
     days = (today - left_on).days
     completed = completed_keys(referral, template.name)
     order = _order(template)
-    base = {"last_membership": left, "days_since_left": days, "rejoin_until": last_day_to_rejoin(left_on),
+    base: dict[str, Any] = {"last_membership": left, "days_since_left": days, "rejoin_until": last_day_to_rejoin(left_on),
             "completed": completed}
     if not within_window(left_on, today):
         first = order[0] if order else None
@@ -175,7 +176,8 @@ def find_groups(referral: Referral) -> tuple[Position, list[GroupOption], list[G
     needs = needs_service.of(referral)
     minutes = needs_service.group_minutes([g.template_id for g in groups]) if needs.any else {}
     templates: dict[int, ProgrammeTemplate] = {}
-    fitting, others = [], []
+    fitting: list[GroupOption] = []
+    others: list[GroupOption] = []
     for group in groups:
         next_session = upcoming.get(group.id)
         if group.started_at is not None and next_session is None:
@@ -246,7 +248,8 @@ def candidates_for(group: Group) -> tuple[list[Candidate], list[Candidate]]:
     next_session = _next_sessions([group.id]).get(group.id) if group.started_at is not None else None
     members = member_count(group)
     templates: dict[int, ProgrammeTemplate] = {}
-    fitting, others = [], []
+    fitting: list[Candidate] = []
+    others: list[Candidate] = []
     referrals = list(db.session.scalars(query.order_by(Referral.person_name, Referral.id)))
     last_left = _last_left_by_referral([r.id for r in referrals])
     needs = needs_service.load([r.id for r in referrals])

@@ -105,7 +105,7 @@ def _last_changes(session_ids: list[int]) -> dict[int, datetime]:
         .where(AuditEvent.object_type == Session.__tablename__, AuditEvent.object_id.in_(session_ids))
         .group_by(AuditEvent.object_id)
     ).all()
-    return {object_id: at for object_id, at in rows}
+    return {object_id: at for object_id, at in rows if object_id is not None}
 
 
 def _event(session: Session, user: User, changed_at: datetime | None, stamp: datetime) -> Event:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.integrations.errors import NDeliusError, NotFoundError
-from app.integrations.probation_cases import Case, cases_client
+from app.integrations.probation_cases import Case, Component, cases_client
 from app.models import CaseDisagreement, CaseFact, Referral, User
 from app.models.base import utcnow
 from app.services import audit
@@ -127,7 +127,7 @@ def apply_case(referral: Referral, case: Case, *, at: datetime | None = None) ->
     return _compare(referral, at)
 
 
-def _component(referral: Referral, case: Case):  # type: ignore[no-untyped-def]
+def _component(referral: Referral, case: Case) -> Component | None:
     if referral.licence_condition_id is not None:
         return next((c for c in case.licence_conditions if c.id == referral.licence_condition_id), None)
     return next((c for c in case.requirements if c.id == referral.requirement_id), None)

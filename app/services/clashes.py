@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -17,7 +17,7 @@ def _describe(session: Session) -> str:
             f"{session.starts_at:%a %-d %b} {session.starts_at:%H:%M}–{session.ends_at:%H:%M}")
 
 
-def _overlapping(starts_at: datetime, ends_at: datetime, exclude: Iterable[int]):  # type: ignore[no-untyped-def]
+def _overlapping(starts_at: datetime, ends_at: datetime, exclude: Iterable[int]) -> Select[Session]:
     return (
         select(Session).where(Session.status == "scheduled", Session.starts_at < ends_at,
                               Session.ends_at > starts_at, Session.id.not_in(list(exclude) or [0]))

@@ -13,9 +13,11 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
 from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
@@ -139,7 +141,8 @@ def retry(row_id: int | None = None) -> int:
     query = update(DomainEventOutbox).where(DomainEventOutbox.status == "needs_attention")
     if row_id is not None:
         query = query.where(DomainEventOutbox.id == row_id)
-    count = db.session.execute(query.values(status="pending", next_attempt_at=utcnow())
-                               .execution_options(synchronize_session=False)).rowcount
+    count = cast(CursorResult[Any], db.session.execute(
+        query.values(status="pending", next_attempt_at=utcnow()).execution_options(synchronize_session=False),
+    )).rowcount
     db.session.commit()
     return count or 0

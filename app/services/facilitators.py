@@ -8,6 +8,7 @@ Nobody is silently double-booked: an overlapping booking is reported, naming whe
 a second, deliberate confirmation."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -130,13 +131,13 @@ def _team(rows: list[GroupFacilitator] | list[SessionFacilitator]) -> tuple[int 
     return lead, sorted(r.facilitator_id for r in rows if r.role == "cover")
 
 
-def _names(ids: list[int | None]) -> list[str]:
+def _names(ids: Sequence[int | None]) -> list[str]:
     found = {f.id: f.name for f in db.session.scalars(select(Facilitator).where(Facilitator.id.in_(
         [i for i in ids if i])))}
     return [found.get(i, "") for i in ids if i]
 
 
-def _set_team(rows: list, model: type, lead_id: int, cover_ids: list[int]) -> None:  # type: ignore[type-arg]
+def _set_team(rows: list, model: type, lead_id: int, cover_ids: list[int]) -> None:
     """Make a team collection say lead_id + cover_ids. Demotions and removals are flushed before promotions,
     so the one-lead unique index holds at every step."""
     wanted = {lead_id: "lead", **{c: "cover" for c in cover_ids}}
@@ -196,7 +197,7 @@ def change_group_facilitators(actor: User, group: Group, lead_id: int | None, co
             continue
         before = {r.facilitator_id for r in session.facilitators}
         new_pairs += [(f, session) for f in {s_lead, *covers} - before]
-        plans.append((session, s_lead, sorted(covers)))  # type: ignore[arg-type]
+        plans.append((session, s_lead, sorted(covers)))
 
     found = clashes(new_pairs)
     if found and clash_key(found) != accepted:

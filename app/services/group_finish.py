@@ -59,10 +59,10 @@ def states(groups: Iterable[tuple[int, datetime | None, datetime | None]]) -> di
     missing: dict[int, int] = {}
     if started:
         now = clock.now_local()
-        last = dict(db.session.execute(  # type: ignore[arg-type]
+        last = dict(db.session.execute(
             select(Session.group_id, func.max(Session.ends_at))
             .where(Session.group_id.in_(started), Session.status == "scheduled").group_by(Session.group_id)).all())
-        missing = dict(db.session.execute(  # type: ignore[arg-type]
+        missing = dict(db.session.execute(
             select(Session.group_id, func.count(Attendee.id))
             .join(Attendee, Attendee.session_id == Session.id)
             .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import selectinload
 
 from app import clock
@@ -30,12 +30,12 @@ class GroupInput:
     cover_facilitator_ids: tuple[int, ...] = field(default=())
 
 
-def region_filter(user: User, region_id: int | None = None):  # type: ignore[no-untyped-def]
+def region_filter(user: User, region_id: int | None = None) -> ColumnElement[bool]:
     """Admins see every region, or the one they chose (`region_id`, app.web.region_choice); everybody else only
     their own, whatever they ask for."""
     if user.role != "admin":
         return Group.region_id == user.region_id
-    return True if region_id is None else Group.region_id == region_id
+    return true() if region_id is None else Group.region_id == region_id
 
 
 @dataclass(slots=True, eq=False)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any, cast
 
 from sqlalchemy import delete
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -38,7 +40,7 @@ def claim(actor: User, key: str, scope: str, object_id: int | None = None) -> bo
 
 def forget_older_than(days: int = 7) -> int:
     """Drop keys nobody will retry any more (a tablet retries within minutes or hours, not weeks)."""
-    result = db.session.execute(delete(ProcessedRequest).where(
-        ProcessedRequest.created_at < utcnow() - timedelta(days=days)))
+    result = cast(CursorResult[Any], db.session.execute(delete(ProcessedRequest).where(
+        ProcessedRequest.created_at < utcnow() - timedelta(days=days))))
     db.session.commit()
     return result.rowcount or 0

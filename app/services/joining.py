@@ -29,7 +29,7 @@ def member_counts(group_ids: list[int]) -> dict[int, int]:
     """member_count of many groups in one query (lists of groups: no query per group)."""
     if not group_ids:
         return {}
-    return dict(db.session.execute(  # type: ignore[arg-type]
+    return dict(db.session.execute(
         select(Membership.group_id, func.count(Membership.id))
         .where(Membership.group_id.in_(group_ids), Membership.left_at.is_(None)).group_by(Membership.group_id)
     ).all())

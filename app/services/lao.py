@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable
 
 from flask import current_app
+from redis import Redis
 from redis.exceptions import RedisError
 
 from app.integrations.errors import NDeliusError
@@ -23,7 +24,7 @@ UNCHECKED = "Access to this person could not be checked with nDelius just now. T
 RESTRICTED_LABEL = "Restricted"
 
 
-def _redis():  # type: ignore[no-untyped-def]
+def _redis() -> Redis:
     from app.extensions import redis_connection
 
     return redis_connection()

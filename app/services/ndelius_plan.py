@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from app import clock
 from app.extensions import db
@@ -80,7 +81,7 @@ class Attempt:
         return self.write
 
 
-def _with_everything():  # type: ignore[no-untyped-def]
+def _with_everything() -> LoaderOption:
     return joinedload(NDeliusAppointment.attendee).options(
         joinedload(Attendee.attendance), joinedload(Attendee.referral),
         joinedload(Attendee.session).options(

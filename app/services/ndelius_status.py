@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, and_, case, exists, func, or_, select, true
 
 from app.extensions import db
 from app.models import (
@@ -83,10 +84,10 @@ def _scoped(query: Select, user: User, region_id: int | None = None) -> Select:
             .where(region_filter(user, region_id)))
 
 
-def _disagreement_scope(user: User, region_id: int | None = None):  # type: ignore[no-untyped-def]
+def _disagreement_scope(user: User, region_id: int | None = None) -> ColumnElement[bool]:
     if user.role != "admin":
         return NDeliusDisagreement.region_id == user.region_id
-    return True if region_id is None else NDeliusDisagreement.region_id == region_id
+    return true() if region_id is None else NDeliusDisagreement.region_id == region_id
 
 
 def backlog(user: User, now: datetime | None = None, region_id: int | None = None) -> Backlog:
@@ -110,8 +111,8 @@ def backlog(user: User, now: datetime | None = None, region_id: int | None = Non
                    disagreements=disagreements or 0, oldest_waiting=oldest)
 
 
-def _rows(user: User, status: str, where, order, limit: int,  # type: ignore[no-untyped-def]
-          region_id: int | None = None) -> list[Row]:
+def _rows(user: User, status: str, where: ColumnElement[bool], order: tuple[SQLColumnExpression[Any], ...],
+          limit: int, region_id: int | None = None) -> list[Row]:
     latest = (select(OutboxItem.appointment_id, func.max(OutboxItem.id).label("row_id"))
               .where(OutboxItem.status == status).group_by(OutboxItem.appointment_id).subquery())
     query = _scoped(
@@ -177,7 +178,7 @@ def last_reconciliation(user: User | None = None, region_id: int | None = None) 
 # --- sync state for other pages -------------------------------------------------------------------------------
 
 
-def _state_columns():  # type: ignore[no-untyped-def]
+def _state_columns() -> tuple[ColumnElement[int], ...]:
     waiting_row = exists().where(OutboxItem.appointment_id == NDeliusAppointment.id, OutboxItem.status == "pending")
     attention = NDeliusAppointment.sync_state == "needs_attention"
     for_outcome = NDeliusAppointment.last_error == PAST_WITHOUT_OUTCOME

@@ -46,12 +46,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import count
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, exists, func, or_, select, update
+from sqlalchemy.engine import CursorResult, Engine
 
 from app.extensions import db
 from app.integrations.circuit_breaker import OPEN, RedisCircuitBreaker
@@ -67,7 +67,7 @@ T = TypeVar("T")
 MIN_LEASE = timedelta(seconds=45)  # a relay that died is taken over within about this long (under a minute)
 MAX_BATCH = 50  # items in one array (creates, updates or deletes); searches take up to 500 ids
 CLOCK_SKEW = 5.0  # seconds of clock difference between relays' machines the lease allows for
-APPOINTMENTS = NDeliusAppointment.__table__
+APPOINTMENTS = cast(Table, NDeliusAppointment.__table__)
 
 
 @dataclass
@@ -274,10 +274,10 @@ def claim(relay: Relay, limit: int) -> Lease:
 def sweep(now: datetime | None = None) -> dict[str, int]:
     """Free leases whose relay died, and count what the outbox still holds (the caller queues a relay)."""
     now = now or utcnow()
-    released = db.session.execute(
+    released = cast(CursorResult[Any], db.session.execute(
         update(NDeliusAppointment).where(NDeliusAppointment.claimed_until < now)
         .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    )).rowcount
     due = db.session.scalar(select(func.count(OutboxItem.id)).where(
         OutboxItem.status == "pending", OutboxItem.next_attempt_at <= now))
     waiting = db.session.scalar(select(func.count(OutboxItem.id)).where(

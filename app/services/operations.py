@@ -5,6 +5,7 @@ work itself, so live progress is also published to Redis; the row holds the dura
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -34,7 +35,7 @@ def live_progress(redis: Redis | None, operation: Operation) -> tuple[int, int, 
     """done/total/message: the live figures while running, else the stored ones."""
     if redis is not None and operation.status == "running":
         try:
-            data = redis.hgetall(_key(operation.id))
+            data = cast(dict[bytes, bytes], redis.hgetall(_key(operation.id)))
         except RedisError:
             data = {}
         if data:

@@ -10,9 +10,10 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from app.extensions import db
@@ -21,7 +22,7 @@ from app.models.base import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
-TABLE = PeriodicRun.__table__
+TABLE = cast(Table, PeriodicRun.__table__)
 
 
 def recorded(name: str, *, only_if: Callable[..., bool] | None = None,
@@ -70,7 +71,8 @@ def save(name: str, started: datetime, outcome: str, summary: str) -> None:
     session = db.session
     try:
         session.rollback()
-        if session.execute(update(TABLE).where(TABLE.c.name == name).values(**values)).rowcount == 0:
+        updated = cast(CursorResult[Any], session.execute(update(TABLE).where(TABLE.c.name == name).values(**values)))
+        if updated.rowcount == 0:
             try:
                 with session.begin_nested():
                     session.execute(insert(TABLE).values(name=name, **values))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, Subquery, and_, case, cast, func, or_, select
 
 from app.extensions import db
 from app.models import (
@@ -74,7 +74,7 @@ def restarted_from(referral_id: int) -> int | None:
         Membership.referral_id == referral_id, Membership.restarts_programme.is_(True)))
 
 
-def _restarts():  # type: ignore[no-untyped-def]
+def _restarts() -> Subquery:
     """Per person who restarted: the membership their current attempt began with."""
     return (
         select(Membership.referral_id.label("referral_id"), func.max(Membership.id).label("from_id"))
@@ -82,7 +82,7 @@ def _restarts():  # type: ignore[no-untyped-def]
     )
 
 
-def _counting(restarts):  # type: ignore[no-untyped-def]
+def _counting(restarts: Subquery) -> ColumnElement[bool]:
     """SQL: the attendee row counts towards the person's current attempt (`restarts` outer-joined on it)."""
     return or_(restarts.c.from_id.is_(None), Attendee.membership_id >= restarts.c.from_id)
 
@@ -137,7 +137,7 @@ def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
 ATTENDED_OUTCOMES = ("ATTC", "AFTC")
 
 
-def _outcome_counts():  # type: ignore[no-untyped-def]
+def _outcome_counts() -> Select[int, int, int, int]:
     """Per person: outcomes recorded, attended (ATTC or AFTC), complied (ATTC), over every group (filter on
     what counts since a restart before use)."""
     return (
@@ -191,7 +191,7 @@ class Difference:
         return f"referral {self.referral_id}: {self.what}"
 
 
-def _truth():  # type: ignore[no-untyped-def]
+def _truth() -> Subquery:
     """(referral, session template) pairs completed according to attendance alone (since any restart)."""
     restarts = _restarts()
     return (
@@ -203,7 +203,7 @@ def _truth():  # type: ignore[no-untyped-def]
     )
 
 
-def _completion_differences(truth) -> list[Difference]:  # type: ignore[no-untyped-def]
+def _completion_differences(truth: Subquery) -> list[Difference]:
     missing = db.session.execute(
         select(truth.c.referral_id, truth.c.template_id).where(~select(TemplateCompletion.id).where(
             TemplateCompletion.referral_id == truth.c.referral_id,
@@ -232,7 +232,7 @@ def _completion_differences(truth) -> list[Difference]:  # type: ignore[no-untyp
     )
 
 
-def _progress_differences(truth) -> list[Difference]:  # type: ignore[no-untyped-def]
+def _progress_differences(truth: Subquery) -> list[Difference]:
     latest = (
         select(Membership.referral_id.label("referral_id"), func.max(Membership.id).label("membership_id"))
         .group_by(Membership.referral_id).subquery("latest")

@@ -219,7 +219,7 @@ def group_progress(group: GridGroup) -> GroupProgress:
     return GroupProgress(group, modules, rows, delivered[-1] if delivered else None, next_session)
 
 
-def _cell(referral_id: int, column: Column, seen: dict, completed: dict, group_id: int,  # type: ignore[type-arg]
+def _cell(referral_id: int, column: Column, seen: dict, completed: dict, group_id: int,
           now: datetime) -> Cell:
     attempts = sorted(seen.get((referral_id, column.template.id), []), key=lambda pair: pair[0].starts_at)
     catch_ups = sum(1 for s, _ in attempts if s.kind == "catch_up")

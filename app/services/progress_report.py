@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, true
 
 from app import clock
 from app.extensions import db
@@ -71,9 +71,9 @@ class Dashboard:
     recorded: int
 
 
-def _region_scope(user: User, region_id: int | None):  # type: ignore[no-untyped-def]
+def _region_scope(user: User, region_id: int | None) -> ColumnElement[bool]:
     if user.role == "admin":
-        return Group.region_id == region_id if region_id else True
+        return Group.region_id == region_id if region_id else true()
     return region_filter(user)
 
 
@@ -126,14 +126,14 @@ def dashboard(user: User, region_id: int | None = None) -> Dashboard:
     scope = _region_scope(user, region_id)
     in_scope = select(Membership.referral_id).join(Group, Group.id == Membership.group_id).where(scope)
     # From the stored per-person counters (kept in the attendance transaction), not from attendance rows.
-    attendance_rows = db.session.execute(
+    recorded = db.session.execute(
         select(Referral.sex, Referral.cohort, func.sum(ReferralProgress.outcomes_recorded),
                func.sum(ReferralProgress.outcomes_attended), func.sum(ReferralProgress.outcomes_complied))
         .join(ReferralProgress, ReferralProgress.referral_id == Referral.id)
         .where(Referral.id.in_(in_scope), ReferralProgress.outcomes_recorded > 0)
         .group_by(Referral.sex, Referral.cohort).order_by(Referral.sex, Referral.cohort)
     ).all()
-    attendance_rows = [(sex, cohort, int(n or 0), att, comp) for sex, cohort, n, att, comp in attendance_rows]
+    attendance_rows = [(sex, cohort, int(n or 0), att, comp) for sex, cohort, n, att, comp in recorded]
     completion_rows = db.session.execute(
         select(Referral.sex, Referral.cohort, func.count(Referral.id),
                func.sum(case((ReferralProgress.complete.is_(True), 1), else_=0)),

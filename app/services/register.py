@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app import clock
@@ -365,7 +365,7 @@ def my_sessions(user: User, *, days_ahead: int = 28, days_back: int = 28, limit:
                                                    SessionFacilitator.facilitator_id == (user.facilitator_id or 0))
         base = base.where(mine.exists())
 
-    def listed(query) -> list[Listed]:  # type: ignore[no-untyped-def]
+    def listed(query: Select[Session, Referral, Any]) -> list[Listed]:
         return [Listed(s, r, e) for s, r, e in db.session.execute(query.limit(limit))]
 
     soon = listed(base.where(Session.starts_at >= midnight,

@@ -33,8 +33,8 @@ def _in_region(actor: User, session: Session) -> None:
         raise ServiceError("You can only change sessions in your region")
 
 
-def _recorded(session: Session) -> list[str]:
-    """Names of the people with an outcome recorded at this session."""
+def _recorded(session: Session) -> list[Attendee]:
+    """The people with an outcome recorded at this session."""
     return list(db.session.scalars(
         select(Attendee).join(Attendance, Attendance.attendee_id == Attendee.id)
         .where(Attendee.session_id == session.id, Attendee.removed_at.is_(None), Attendance.outcome.is_not(None))

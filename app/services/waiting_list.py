@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select, true
 
 from app import clock
 from app.extensions import db
@@ -53,9 +53,9 @@ class Page:
         return min(self.page * PAGE_SIZE, self.total)
 
 
-def referral_scope(user: User):  # type: ignore[no-untyped-def]
+def referral_scope(user: User) -> ColumnElement[bool]:
     """Admins see every region; everybody else only their own."""
-    return True if user.role == "admin" else Referral.region_id == user.region_id
+    return true() if user.role == "admin" else Referral.region_id == user.region_id
 
 
 def get_referral(user: User, referral_id: int) -> Referral | None:

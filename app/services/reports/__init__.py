@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from sqlalchemy import ColumnElement, true
+
 from app.clock import LONDON
 from app.models import Group
 
 
-def region_scope(region_id: int | None):  # type: ignore[no-untyped-def]
+def region_scope(region_id: int | None) -> ColumnElement[bool]:
     """SQL: the groups in scope (None: every region, which only an admin is ever given)."""
-    return True if region_id is None else Group.region_id == region_id
+    return true() if region_id is None else Group.region_id == region_id
 
 
 def week_of(day: date) -> date:
