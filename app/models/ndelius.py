@@ -33,7 +33,6 @@ class NDeliusAppointment(Model):
     sync_state: Mapped[str] = mapped_column(String(20), default="pending")
     last_error: Mapped[str | None] = mapped_column(Text)
     last_sent_notes: Mapped[str | None] = mapped_column(Text)
-    ndelius_seen: Mapped[dict | None] = mapped_column(JSON)
     last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     remote_state: Mapped[str] = mapped_column(String(20), default="absent", server_default="absent")
     # The payload of the last write sent (kept before sending: it says where to search after a lost answer).

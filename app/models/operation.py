@@ -9,7 +9,7 @@ from app.extensions import Model
 from app.models.base import UTCDateTime, enum_check, utcnow
 from app.models.user import User
 
-OPERATION_KINDS = ("generate", "cascade", "reslot", "sync", "transfer", "bank_holidays")
+OPERATION_KINDS = ("generate", "cascade", "reslot")
 OPERATION_STATUSES = ("queued", "running", "succeeded", "failed")
 FINISHED = ("succeeded", "failed")
 ONE_RESCHEDULE = "kind IN ('cascade', 'reslot') AND status IN ('queued', 'running')"
