@@ -1,5 +1,5 @@
-"""Every word the service shows for a code, in one place: the attendance outcomes and the kinds of session,
-in the real service's wording (HMPPS Manage and Deliver: "Attended", "Attended but failed to comply", "Did
+"""Every word the service shows for a code, in one place: the attendance outcomes, the kinds of session and
+the nDelius sync states, in the real service's wording (HMPPS Manage and Deliver: "Attended", "Attended but failed to comply", "Did
 not attend", "To be confirmed" for nothing recorded). Pages (through `labels` in every template), CSV exports
 and the texts sent to or compared with nDelius all read these; no template keeps a dictionary of its own.
 
@@ -53,3 +53,25 @@ def session_kind(kind: str, session_type: str) -> tuple[str, str]:
     if session_type == "one_to_one":
         return "one-to-one", "One-to-one slot"
     return "group", "Group"
+
+
+@dataclass(frozen=True)
+class SyncStateWording:
+    label: str
+    """What every page calls the state (the register row, the schedule, the calendar, the integration page)."""
+    look: str
+    """The look of its tag (app.css `app-sync--…`)."""
+
+
+# "needs_outcome": the session has happened and someone's outcome is not recorded, so nDelius cannot be told (it
+# takes no past appointment without one): the facilitator's job, not an nDelius problem, and retrying does not
+# help. The keys are app.services.ndelius_status's shown states.
+SYNC_STATES: dict[str, SyncStateWording] = {
+    "synced": SyncStateWording("In nDelius", "synced"),
+    "pending": SyncStateWording("Waiting to send to nDelius", "pending"),
+    "needs_outcome": SyncStateWording("Needs attention: record the outcome", "failed"),
+    "needs_attention": SyncStateWording("Needs attention", "failed"),
+    "deleted": SyncStateWording("Removed from nDelius", "offline"),
+}
+SYNC_LABELS = {state: w.label for state, w in SYNC_STATES.items()}
+SYNC_LOOKS = {state: w.look for state, w in SYNC_STATES.items()}

@@ -29,18 +29,6 @@ from app.services.errors import ServiceError
 from app.services.groups import region_filter
 from app.services.ndelius_plan import PAST_WITHOUT_OUTCOME
 
-# What every page calls a sync state (the register row, the schedule, the calendar, the integration page), with
-# the look of its tag (app.css `app-sync--…`). "needs_outcome": the session has happened and someone's outcome is
-# not recorded, so nDelius cannot be told (it takes no past appointment without one): the facilitator's job, not
-# an nDelius problem, and retrying does not help.
-STATE_LABELS = {
-    "synced": "In nDelius", "pending": "Waiting to send to nDelius",
-    "needs_outcome": "Needs attention: record the outcome", "needs_attention": "Needs attention",
-    "deleted": "Removed from nDelius",
-}
-STATE_LOOKS = {"synced": "synced", "pending": "pending", "needs_outcome": "failed", "needs_attention": "failed",
-               "deleted": "offline"}
-
 
 @dataclass(frozen=True)
 class Backlog:

@@ -29,11 +29,8 @@ from app.models import (
 )
 from app.services import catch_ups
 from app.services.groups import region_filter
-from app.services.ndelius_status import STATE_LABELS, STATE_LOOKS, shown_state
+from app.services.ndelius_status import shown_state
 from app.services.programme import SessionTemplateInfo, session_template_info
-
-# (words, look) of each sync state a row shows: the one table of them (app.services.ndelius_status)
-SYNC_LABELS = {state: (label, STATE_LOOKS[state]) for state, label in STATE_LABELS.items()}
 
 
 @dataclass(slots=True, eq=False)

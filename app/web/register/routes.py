@@ -113,7 +113,7 @@ def outcome_macros() -> Any:
 def _context(session: Session | register_service.Header, **extra: Any) -> dict[str, Any]:
     return dict(session=session, editable=attendance_service.can_record(current_user, session),
                 is_manager=current_user.role in MANAGERS, outcomes=OUTCOMES, main_outcomes=MAIN_OUTCOMES,
-                absence_outcomes=ABSENCE_OUTCOMES, new_key=new_key, sync_labels=register_service.SYNC_LABELS,
+                absence_outcomes=ABSENCE_OUTCOMES, new_key=new_key,
                 shown_values=lambda row: RowForm.shown(attendance_service.RowInput.of(row.attendance)),
                 local_time=local_time, now_local=clock.now_local(), o=outcome_macros(),
                 is_placeholder=one_to_one_service.is_placeholder(session), **extra)

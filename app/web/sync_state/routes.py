@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import clock
+from app import clock, labels
 from app.extensions import db
 from app.models import Group, Session
 from app.services import ndelius_status
@@ -25,9 +25,10 @@ from app.services.groups import region_filter
 from app.web.access import EVERYONE, roles
 
 bp = Blueprint("sync_state", __name__)
-# Template globals that are tables, not functions (add_app_template_global is typed for functions).
+# The sync-state words and tag looks (app.labels) for app/templates/macros/sync.html: template globals that are
+# tables, not functions (add_app_template_global is typed for functions).
 bp.record_once(lambda state: state.app.jinja_env.globals.update(
-    SYNC_LABELS=ndelius_status.STATE_LABELS, SYNC_LOOKS=ndelius_status.STATE_LOOKS))
+    SYNC_LABELS=labels.SYNC_LABELS, SYNC_LOOKS=labels.SYNC_LOOKS))
 MAX_SESSIONS = 200
 
 
