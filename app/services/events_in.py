@@ -26,10 +26,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.integrations.domain_events import Broker, BrokerError
 from app.integrations.errors import NDeliusError
 from app.models import CrnMerge, InboundEvent, Referral, Region
 from app.models.base import utcnow
 from app.services import audit, case_data
+from app.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 CREATED = "interventions.community-referral.created"
@@ -286,11 +288,37 @@ def dead_letters(limit: int = 100) -> list[InboundEvent]:
                                    .order_by(InboundEvent.received_at.desc()).limit(limit)))
 
 
+def inbound_event(event_id: int) -> InboundEvent | None:
+    return db.session.get(InboundEvent, event_id)
+
+
+class NotDeadLetter(ServiceError):
+    """The message is no longer a dead letter (retried or dismissed meanwhile): nothing is sent."""
+
+    def __init__(self) -> None:
+        super().__init__("That message is not a dead letter any more.")
+
+
 def prepare_retry(row: InboundEvent) -> str:
     """An admin sends a dead letter again: it may be processed once more. The body to put back on the queue."""
     row.status, row.attempts, row.error = "retrying", 0, None
     db.session.commit()
     return row.body
+
+
+def send_again(row: InboundEvent, broker: Broker) -> None:
+    """An admin's retry of a dead letter: put back on our queue for the listener. A message that is not a dead
+    letter any more is refused (NotDeadLetter); one the broker does not take stays a dead letter (the
+    BrokerError is raised)."""
+    if row.status != "dead":
+        raise NotDeadLetter()
+    body = prepare_retry(row)
+    try:
+        broker.requeue(body)
+    except BrokerError:
+        row.status = "dead"
+        db.session.commit()
+        raise
 
 
 def dismiss(actor: Any, row: InboundEvent) -> None:

@@ -8,9 +8,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from app import clock
-from app.extensions import db
 from app.integrations.domain_events import Broker, BrokerError
-from app.models import InboundEvent
 from app.services import case_data, events_in, events_publish
 from app.web.access import roles
 
@@ -40,16 +38,13 @@ def index() -> ResponseReturnValue:
 @bp.route("/<int:event_id>/retry", methods=["POST"])
 @roles("admin")
 def retry(event_id: int) -> ResponseReturnValue:
-    row = db.session.get(InboundEvent, event_id) or abort(404)
-    if row.status != "dead":
-        flash("That message is not a dead letter any more.", "info")
-        return redirect(url_for("events_admin.index"))
-    body = events_in.prepare_retry(row)
+    row = events_in.inbound_event(event_id) or abort(404)
     try:
-        Broker.from_config(current_app.config).requeue(body)
+        events_in.send_again(row, Broker.from_config(current_app.config))
+    except events_in.NotDeadLetter as exc:
+        flash(exc.message, "info")
+        return redirect(url_for("events_admin.index"))
     except BrokerError as exc:
-        row.status = "dead"
-        db.session.commit()
         flash(f"Not sent again: {exc}", "error")
         return redirect(url_for("events_admin.index"))
     flash("Put back on the queue: the listener will process it again.", "success")
@@ -59,7 +54,7 @@ def retry(event_id: int) -> ResponseReturnValue:
 @bp.route("/<int:event_id>/dismiss", methods=["POST"])
 @roles("admin")
 def dismiss(event_id: int) -> ResponseReturnValue:
-    row = db.session.get(InboundEvent, event_id) or abort(404)
+    row = events_in.inbound_event(event_id) or abort(404)
     events_in.dismiss(current_user, row)
     flash("Dismissed.", "success")
     return redirect(url_for("events_admin.index"))
