@@ -227,6 +227,11 @@ def open_disagreements(*, referral_id: int | None = None, region_id: int | None 
     return list(db.session.scalars(query.order_by(CaseDisagreement.found_at, CaseDisagreement.id).limit(limit)))
 
 
+def disagreement_of(referral: Referral, disagreement_id: int) -> CaseDisagreement | None:
+    return db.session.scalar(select(CaseDisagreement).where(
+        CaseDisagreement.id == disagreement_id, CaseDisagreement.referral_id == referral.id))
+
+
 def resolve(actor: User, disagreement: CaseDisagreement, note: str) -> None:
     """A person has looked at the difference (nDelius's value stands; the note says what they did)."""
     note = (note or "").strip()

@@ -10,9 +10,11 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import (
+    AuditEvent,
     ExcludedLocation,
     Group,
     Membership,
@@ -293,3 +295,41 @@ def current_group_clash(referral: Referral) -> str | None:
     if not person.any:
         return None
     return refusal(group, referral, person, group_minutes([group.template_id])[group.template_id])
+
+
+# what the person's needs page reads -------------------------------------------------------------------------
+
+# The audit actions of what a person cannot do: the page lists their latest changes.
+NEEDS_ACTIONS = ("referral.unavailability_added", "referral.unavailability_removed", "referral.location_excluded",
+                 "referral.location_allowed", "referral.non_association_added",
+                 "referral.non_association_removed")
+
+
+def known_locations(region_id: int) -> list[str]:
+    """The delivery locations of the region's groups, to choose from."""
+    return sorted(set(db.session.scalars(select(Group.delivery_location).where(Group.region_id == region_id))))
+
+
+def changes(referral: Referral, limit: int = 50) -> list[AuditEvent]:
+    """The latest changes to what the person cannot do, newest first."""
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.object_type == "referral", AuditEvent.object_id == referral.id,
+                                 AuditEvent.action.in_(NEEDS_ACTIONS))
+        .options(joinedload(AuditEvent.user)).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)))
+
+
+def unavailability_of(referral: Referral, row_id: int) -> Unavailability | None:
+    return db.session.scalar(select(Unavailability).where(Unavailability.id == row_id,
+                                                          Unavailability.referral_id == referral.id))
+
+
+def excluded_location_of(referral: Referral, row_id: int) -> ExcludedLocation | None:
+    return db.session.scalar(select(ExcludedLocation).where(ExcludedLocation.id == row_id,
+                                                            ExcludedLocation.referral_id == referral.id))
+
+
+def non_association_of(referral: Referral, pair_id: int) -> NonAssociation | None:
+    """A non-association the person is in, whichever side of the pair they were recorded on."""
+    return db.session.scalar(select(NonAssociation).where(
+        NonAssociation.id == pair_id,
+        (NonAssociation.referral_id == referral.id) | (NonAssociation.other_referral_id == referral.id)))

@@ -18,19 +18,11 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from app import clock
 from app.extensions import db
 from app.models import (
-    AuditEvent,
-    CaseDisagreement,
-    ExcludedLocation,
-    Group,
-    NonAssociation,
     Referral,
-    Unavailability,
 )
 from app.services import case_data, lao
 from app.services import needs as needs_service
@@ -74,8 +66,7 @@ def show(referral_id: int) -> ResponseReturnValue:
 @roles(*MANAGERS)
 def resolve(referral_id: int, disagreement_id: int) -> ResponseReturnValue:
     referral = _visible(referral_id)
-    disagreement = db.session.scalar(select(CaseDisagreement).where(
-        CaseDisagreement.id == disagreement_id, CaseDisagreement.referral_id == referral.id)) or abort(404)
+    disagreement = case_data.disagreement_of(referral, disagreement_id) or abort(404)
     try:
         case_data.resolve(current_user, disagreement, request.form.get("note", ""))
     except ServiceError as exc:
@@ -90,12 +81,8 @@ def resolve(referral_id: int, disagreement_id: int) -> ResponseReturnValue:
 def _needs_page(referral: Referral, forms: dict[str, FlaskForm] | None = None, status: int = 200,
                 ) -> ResponseReturnValue:
     forms = forms or {}
-    locations = sorted(set(db.session.scalars(
-        select(Group.delivery_location).where(Group.region_id == referral.region_id))))
-    changes = list(db.session.scalars(
-        select(AuditEvent).where(AuditEvent.object_type == "referral", AuditEvent.object_id == referral.id,
-                                 AuditEvent.action.in_(NEEDS_ACTIONS))
-        .options(joinedload(AuditEvent.user)).order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(50)))
+    locations = needs_service.known_locations(referral.region_id)
+    changes = needs_service.changes(referral)
     person_needs = needs_service.of(referral)
     together = {other.id: needs_service.shared_group(referral, other.id) for _, other in person_needs.associations}
     return render_template(
@@ -105,11 +92,6 @@ def _needs_page(referral: Referral, forms: dict[str, FlaskForm] | None = None, s
         association_form=forms.get("association") or NonAssociationForm(formdata=None, prefix="association"),
         known_locations=locations, changes=changes, local_datetime=local_datetime,
         describe_time=needs_service.describe_time), status
-
-
-NEEDS_ACTIONS = ("referral.unavailability_added", "referral.unavailability_removed", "referral.location_excluded",
-                 "referral.location_allowed", "referral.non_association_added",
-                 "referral.non_association_removed")
 
 
 def _needs_url(referral_id: int, anchor: str) -> str:
@@ -160,8 +142,7 @@ def _warn_about_current_group(referral: Referral) -> None:
 @roles(*MANAGERS)
 def remove_time(referral_id: int, time_id: int) -> ResponseReturnValue:
     referral = _visible(referral_id)
-    row = db.session.scalar(select(Unavailability).where(Unavailability.id == time_id,
-                                                         Unavailability.referral_id == referral.id)) or abort(404)
+    row = needs_service.unavailability_of(referral, time_id) or abort(404)
     when = needs_service.describe_time(row)
     needs_service.remove_unavailability(current_user, referral, row)
     flash(f"Removed: {referral.person_name} cannot attend on {when}", "success")
@@ -190,8 +171,7 @@ def add_location(referral_id: int) -> ResponseReturnValue:
 @roles(*MANAGERS)
 def remove_location(referral_id: int, location_id: int) -> ResponseReturnValue:
     referral = _visible(referral_id)
-    place = db.session.scalar(select(ExcludedLocation).where(
-        ExcludedLocation.id == location_id, ExcludedLocation.referral_id == referral.id)) or abort(404)
+    place = needs_service.excluded_location_of(referral, location_id) or abort(404)
     name = place.location
     needs_service.remove_excluded_location(current_user, referral, place)
     flash(f"Removed: {referral.person_name} can attend {name} again", "success")
@@ -222,10 +202,7 @@ def add_non_association(referral_id: int) -> ResponseReturnValue:
 @roles(*MANAGERS)
 def remove_non_association(referral_id: int, pair_id: int) -> ResponseReturnValue:
     referral = _visible(referral_id)
-    pair = db.session.scalar(select(NonAssociation).where(
-        NonAssociation.id == pair_id,
-        (NonAssociation.referral_id == referral.id) | (NonAssociation.other_referral_id == referral.id))) \
-        or abort(404)
+    pair = needs_service.non_association_of(referral, pair_id) or abort(404)
     other = pair.other if pair.referral_id == referral.id else pair.referral
     name = other.person_name
     needs_service.remove_non_association(current_user, referral, pair)
