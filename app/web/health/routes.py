@@ -13,12 +13,8 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from redis.exceptions import RedisError
-from rq import Worker
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
-from app.extensions import db
+from app.services import health as health_service
 from jobs.enqueue import queue
 
 bp = Blueprint("health", __name__)
@@ -26,34 +22,11 @@ APP_NAME = "programme-delivery"
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def components() -> dict[str, dict[str, Any]]:
-    """The database, Redis and the workers listening on our queue (details HMPPS services also show)."""
-    checks: dict[str, dict[str, Any]] = {}
-    try:
-        db.session.execute(text("SELECT 1"))
-        checks["db"] = {"status": "UP", "details": {"database": db.engine.dialect.name}}
-    except SQLAlchemyError as exc:
-        checks["db"] = {"status": "DOWN", "details": {"error": type(exc).__name__}}
-    finally:
-        db.session.rollback()
-    try:
-        q = queue()
-        q.connection.ping()
-        checks["redis"] = {"status": "UP"}
-        workers = Worker.all(queue=q)
-        checks["worker"] = {"status": "UP" if workers else "DOWN",
-                            "details": {"count": len(workers), "queued": q.count}}
-    except RedisError as exc:
-        checks["redis"] = {"status": "DOWN", "details": {"error": type(exc).__name__}}
-        checks["worker"] = {"status": "UNKNOWN"}
-    return checks
-
-
 @bp.route("/health")
 def health() -> ResponseReturnValue:
     """200 {"status": "UP"} when the database and Redis answer, else 503 {"status": "DOWN"}. Anyone sees only
     that; a signed-in admin also sees each component (what they are, how many workers, the queue's length)."""
-    checks = components()
+    checks = health_service.components(queue())
     up = checks["db"]["status"] == "UP" and checks["redis"]["status"] == "UP"
     body: dict[str, Any] = {"status": "UP" if up else "DOWN"}
     if current_user.is_authenticated and current_user.role == "admin":
