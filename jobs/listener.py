@@ -9,7 +9,6 @@ message again and the recorded MessageId makes the replay harmless.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from flask import Flask
 
 from app.integrations.domain_events import Broker, BrokerError, Received
 from jobs.context import worker_app
+from jobs.shutdown import stop_requested
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,9 @@ def run(app: Flask, should_stop: Callable[[], bool], *, wait_seconds: int = 10) 
 
 def main() -> int:
     app = worker_app()
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    should_stop = stop_requested()
     log.info("domain event listener started on %s", app.config["DOMAIN_EVENTS_QUEUE_URL"])
-    run(app, lambda: stopping, wait_seconds=5)
+    run(app, should_stop, wait_seconds=5)
     return 0
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import sys
 import time
@@ -27,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jobs import events, maintenance, ndelius, recovery, staff
 from jobs.context import worker_app
+from jobs.shutdown import stop_requested
 
 log = logging.getLogger(__name__)
 HOUR, DAY = 3600.0, 86400.0
@@ -139,18 +139,11 @@ def _release(redis: Redis, key: str) -> None:
 
 def main() -> int:
     app = worker_app()
-    stopping = False
-
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    should_stop = stop_requested()
     with app.app_context():
         jobs = timetable(app.config, time.time())
         log.info("scheduler started: %s", ", ".join(f"{j.name} every {j.every:g}s" for j in jobs))
-        while not stopping:
+        while not should_stop():
             tick(jobs, time.time())
             time.sleep(app.config["SCHEDULER_TICK"])
     return 0
