@@ -4,8 +4,8 @@ A group's lead and cover facilitators can change at any time; the change reaches
 generated sessions as a *difference* (the old lead is replaced where they still lead, removed covers go,
 added covers join), so a session whose team was changed on its own keeps that change. nDelius records the
 lead as the appointment's staff member, so a new lead means an update for every appointment of that session.
-Nobody is silently double-booked: an overlapping booking is reported, naming where, and saving anyway needs
-a second, deliberate confirmation."""
+Nobody is silently double-booked: an overlapping booking is reported, naming where (app/services/clashes.py),
+and saving anyway needs a second, deliberate confirmation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -29,28 +29,9 @@ from app.models import (
     User,
 )
 from app.services import audit, outbox
+from app.services.clashes import Clash, already_booked, clash_key, facilitator_clashes
 from app.services.errors import ServiceError
 from app.services.schedule_guard import refuse_while_busy
-
-
-@dataclass(frozen=True)
-class Clash:
-    facilitator: Facilitator
-    booked: Session  # where they are already booked
-    wanted: Session  # the session they would be added to
-
-    @property
-    def text(self) -> str:
-        b = self.booked
-        kind = {"catch_up": " (catch-up)", "one_to_one": " (one-to-one)"}.get(b.kind, "")
-        return (f"{self.facilitator.name} is already booked on group {b.group.code}, "
-                f"{b.session_template.label} {b.session_template.name}{kind}, "
-                f"{b.starts_at:%a %-d %b %Y} {b.starts_at:%H:%M}–{b.ends_at:%H:%M}")
-
-
-def clash_key(found: list[Clash]) -> str:
-    """Identifies a set of clashes: saving anyway accepts exactly the clashes the person was shown."""
-    return ",".join(sorted(f"{c.facilitator.id}:{c.booked.id}:{c.wanted.id}" for c in found))
 
 
 class FacilitatorClash(ServiceError):
@@ -58,9 +39,7 @@ class FacilitatorClash(ServiceError):
     accepts them."""
 
     def __init__(self, clashes: list[Clash]) -> None:
-        names = sorted({c.facilitator.name for c in clashes})
-        super().__init__(f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} already booked at "
-                         "the same time", "lead_facilitator_id")
+        super().__init__(already_booked(clashes), "lead_facilitator_id")
         self.clashes = clashes
         self.key = clash_key(clashes)
 
@@ -84,34 +63,6 @@ def region_facilitators(region_id: int) -> list[Facilitator]:
     return list(db.session.scalars(select(Facilitator).where(Facilitator.region_id == region_id,
                                                              Facilitator.in_ndelius.is_(True))
                                    .order_by(Facilitator.name)))
-
-
-def clashes(pairs: list[tuple[int, Session]]) -> list[Clash]:
-    """For each (facilitator id, session) to be added: other live sessions that facilitator is booked on
-    and that overlap it in time."""
-    found: list[Clash] = []
-    by_facilitator: dict[int, list[Session]] = {}
-    for facilitator_id, session in pairs:
-        by_facilitator.setdefault(facilitator_id, []).append(session)
-    for facilitator_id, wanted in by_facilitator.items():
-        first = min(s.starts_at for s in wanted)
-        last = max(s.ends_at for s in wanted)
-        booked = list(db.session.scalars(
-            select(Session).join(SessionFacilitator, SessionFacilitator.session_id == Session.id)
-            .where(SessionFacilitator.facilitator_id == facilitator_id, Session.status == "scheduled",
-                   Session.starts_at < last, Session.ends_at > first)
-            .options(selectinload(Session.group), selectinload(Session.session_template)
-                     .selectinload(SessionTemplate.module))
-            .order_by(Session.starts_at)
-        ))
-        if not booked:
-            continue
-        facilitator = db.session.get(Facilitator, facilitator_id)
-        for w in sorted(wanted, key=lambda s: s.starts_at):
-            for b in booked:
-                if b.id != w.id and b.starts_at < w.ends_at and w.starts_at < b.ends_at:
-                    found.append(Clash(facilitator, b, w))  # type: ignore[arg-type]
-    return found
 
 
 def _check_team(group: Group, lead_id: int | None, cover_ids: list[int]) -> None:
@@ -199,7 +150,7 @@ def change_group_facilitators(actor: User, group: Group, lead_id: int | None, co
         new_pairs += [(f, session) for f in {s_lead, *covers} - before]
         plans.append((session, s_lead, sorted(covers)))
 
-    found = clashes(new_pairs)
+    found = facilitator_clashes(new_pairs)
     if found and clash_key(found) != accepted:
         raise FacilitatorClash(found)
 
@@ -235,7 +186,7 @@ def change_session_facilitators(actor: User, session: Session, lead_id: int | No
     if (old_lead, old_covers) == (lead_id, sorted(cover_ids)):
         return Changed()
     before_ids = {r.facilitator_id for r in session.facilitators}
-    found = clashes([(f, session) for f in {lead_id, *cover_ids} - before_ids])
+    found = facilitator_clashes([(f, session) for f in {lead_id, *cover_ids} - before_ids])
     if found and clash_key(found) != accepted:
         raise FacilitatorClash(found)
     _set_team(session.facilitators, SessionFacilitator, lead_id, cover_ids)

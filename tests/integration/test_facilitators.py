@@ -125,7 +125,7 @@ def test_a_double_booking_is_reported_naming_the_group_session_and_time_and_noth
 
     assert clash.value.message == "Nia New is already booked at the same time"
     assert [c.text for c in clash.value.clashes] == [
-        "Nia New is already booked on group BC2, 3.1 Understanding my feelings, Mon 11 May 2026 11:00–13:30"]
+        "Nia New is already booked on group BC2, 3.1 Understanding my feelings, Mon 11 May 2026 11:00–13:30 at Room 1"]
     assert _team(session) == ("Fran Lead", ("Cal Cover",))
 
     changed = service.change_session_facilitators(team["manager"], session, team["nia"].id, [],

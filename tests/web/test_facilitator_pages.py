@@ -48,7 +48,8 @@ def test_changing_the_group_lead_warns_about_a_double_booking_then_saves_anyway(
     text = warned.data.decode()
     assert warned.status_code == 409
     assert "Nia New is already booked at the same time. Nothing has been saved yet." in text
-    assert "Nia New is already booked on group BC2, 3.1 Understanding my feelings, Mon 11 May 2026 11:00–13:30" in text
+    assert ("Nia New is already booked on group BC2, 3.1 Understanding my feelings, Mon 11 May 2026 11:00–13:30 at "
+            "Room 1 – overlaps 3.1 at 10:00") in text
     assert all(s.lead_facilitator.name == "Fran Lead" for s in _future(group))
 
     key = text.split('name="accepted" value="')[1].split('"')[0]
