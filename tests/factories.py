@@ -65,10 +65,10 @@ class World:
 
     def group(self, manager: User, code: str = "G1", *, start: date = date(2026, 3, 23),
               slots: tuple[Slot, ...] = (Slot(0, time(10)),), lead: Facilitator | None = None,
-              members: tuple[Referral, ...] = ()) -> Group:
+              members: tuple[Referral, ...] = (), location: str = "Room 1") -> Group:
         lead = lead or self.facilitator(manager.region)
         group = groups.create_group(manager, groups.GroupInput(
-            code=code, cohort="general", sex="male", learning_disability=False, delivery_location="Room 1",
+            code=code, cohort="general", sex="male", learning_disability=False, delivery_location=location,
             earliest_start_date=start, slots=slots, lead_facilitator_id=lead.id,
         ))
         for referral in members:

@@ -1,7 +1,12 @@
-"""Starting a group: the background generation of its whole schedule (SPEC §3, Generate)."""
+"""Starting a group: the background generation of its whole schedule (SPEC §3, Generate).
+
+Starting has no confirmation step, so the facilitator double bookings the new schedule makes (the group's
+facilitators in sessions overlapping another booking of theirs) are kept with the operation's result and listed
+on the group page once the schedule is there, the way a change of facilitators names them."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from redis import Redis
 from sqlalchemy import select
@@ -23,6 +28,7 @@ from app.models.base import utcnow
 from app.scheduling import Slot, generate
 from app.services import audit, operations, outbox
 from app.services.bank_holidays import holiday_dates
+from app.services.clashes import Clash, already_booked, facilitator_clashes, still_clashing
 from app.services.errors import ServiceError
 from app.services.programme import load_template, programme_spec, session_templates_by_key
 
@@ -120,6 +126,7 @@ def _generate(operation: Operation, redis: Redis | None) -> None:
     total = len(planned)
     operation.total = total
 
+    created: list[Session] = []
     for done, item in enumerate(planned, start=1):
         session = Session(
             group=group, session_template=templates[(item.module_number, item.session_number)],
@@ -130,19 +137,46 @@ def _generate(operation: Operation, redis: Redis | None) -> None:
         attendees = [Attendee(session=session, referral_id=m.referral_id, membership_id=m.id) for m in members]
         db.session.add(session)
         db.session.add_all(attendees)
+        created.append(session)
         outbox.appointments_created(attendees)
         operations.report_live(redis, operation, done, total, f"Scheduled {done} of {total} sessions")
 
+    db.session.flush()
+    double_booked = facilitator_clashes([(sf.facilitator_id, s) for s in created for sf in s.facilitators])
     group.started_at = utcnow()
     actor = db.session.get(User, operation.user_id) if operation.user_id else None
     audit.record(actor, "group.schedule_generated", group, group_id=group.id, after={
         "sessions": total, "first": planned[0].starts_at.isoformat(), "last": planned[-1].starts_at.isoformat(),
+        "double_bookings": [c.text for c in double_booked],
     })
     operation.done = total
     operation.status = "succeeded"
     operation.message = f"{total} sessions scheduled, {planned[0].starts_at:%-d %b %Y} to {planned[-1].starts_at:%-d %b %Y}"
-    operation.result = {"sessions": total}
+    if double_booked:
+        n = len(double_booked)
+        operation.message += f"; {n} facilitator double booking{'s' if n != 1 else ''} to check"
+    operation.result = {"sessions": total, "clashes": [c.entry for c in double_booked]}
     db.session.commit()
+
+
+@dataclass(frozen=True)
+class StartClashes:
+    clashes: list[Clash] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.clashes)
+
+    @property
+    def message(self) -> str:
+        return f"{already_booked(self.clashes)} as sessions of this group"
+
+
+def start_clashes(operation: Operation | None) -> StartClashes:
+    """The facilitator double bookings a group's start made that still hold (the group page lists them until
+    each is resolved: another facilitator, or a session moved)."""
+    if operation is None or operation.kind != "generate" or operation.status != "succeeded":
+        return StartClashes()
+    return StartClashes(still_clashing((operation.result or {}).get("clashes", [])))
 
 
 def schedule_rows(group: Group) -> list[Session]:

@@ -12,6 +12,7 @@ from app.models import (
     Attendee,
     AuditEvent,
     Membership,
+    Operation,
     OutboxItem,
     Referral,
     Session,
@@ -171,3 +172,60 @@ def test_the_demo_is_built_around_the_day_it_runs(app, today):  # type: ignore[n
                                        demo.Referral.cohort == "general").subquery()))
     assert waiting >= 5  # people who fit the groups (male, general) are waiting
     assert demo.seed() is False
+
+
+@pytest.fixture
+def nia_booked_on_monday_13_april(world, manager):  # type: ignore[no-untyped-def]
+    """Nia leads BC2 on Tuesdays in Leeds; BC2's 2.1 was moved to Monday 13 April 11:00–13:30."""
+    nia = world.facilitator(manager.region, "Nia New")
+    bc2 = world.started(world.group(manager, "BC2", slots=(Slot(1, time(10)),), lead=nia,
+                                    location="Merrion House, Leeds"), manager)
+    moved = next(s for s in db.session.scalars(select(Session).where(Session.group_id == bc2.id))
+                 if s.session_template.label == "2.1")
+    moved.starts_at, moved.ends_at = datetime(2026, 4, 13, 11), datetime(2026, 4, 13, 13, 30)
+    db.session.commit()
+    return nia, moved
+
+
+def test_starting_a_group_lists_its_facilitators_double_bookings_with_where(world, manager,  # type: ignore[no-untyped-def]
+                                                                            nia_booked_on_monday_13_april):
+    from app.services import facilitators, schedule
+
+    nia, moved = nia_booked_on_monday_13_april
+    fran = world.facilitator(manager.region, "Fran Lead")
+    bc1 = world.group(manager, "BC1", lead=fran)  # Mondays 10:00 from 23 March: 2.1 is 13 April 10:00–12:30
+    facilitators.change_group_facilitators(manager, bc1, fran.id, [nia.id])
+
+    world.started(bc1, manager)
+
+    operation = db.session.scalar(select(Operation).where(Operation.group_id == bc1.id))
+    ours = next(s for s in db.session.scalars(select(Session).where(Session.group_id == bc1.id))
+                if s.session_template.label == "2.1")
+    text = ("Nia New is already booked on group BC2, 2.1 Introduction to Building Choices, Mon 13 Apr 2026 "
+            "11:00–13:30 at Merrion House, Leeds")
+    assert operation.status == "succeeded"
+    assert operation.message == "27 sessions scheduled, 23 Mar 2026 to 30 Nov 2026; 1 facilitator double booking to check"
+    assert operation.result == {"sessions": 27, "clashes": [
+        {"facilitator_id": nia.id, "booked_id": moved.id, "wanted_id": ours.id, "text": text}]}
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "group.schedule_generated",
+                                                       AuditEvent.group_id == bc1.id))
+    assert event.after["double_bookings"] == [text]
+
+    shown = schedule.start_clashes(operation)
+    assert shown.message == "Nia New is already booked at the same time as sessions of this group"
+    assert [c.line for c in shown.clashes] == [f"{text} – overlaps 2.1 at 10:00"]
+
+    # Resolved (another cover for that session): no longer listed.
+    facilitators.change_session_facilitators(manager, ours, fran.id, [])
+    assert not schedule.start_clashes(operation)
+
+
+def test_starting_a_group_whose_facilitators_are_free_lists_no_double_booking(world, manager,  # type: ignore[no-untyped-def]
+                                                                             nia_booked_on_monday_13_april):
+    from app.services import schedule
+
+    bc1 = world.started(world.group(manager, "BC1"), manager)  # another facilitator leads it
+    operation = db.session.scalar(select(Operation).where(Operation.group_id == bc1.id))
+    assert operation.result == {"sessions": 27, "clashes": []}
+    assert operation.message == "27 sessions scheduled, 23 Mar 2026 to 30 Nov 2026"
+    assert not schedule.start_clashes(operation)

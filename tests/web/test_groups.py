@@ -212,3 +212,42 @@ def test_an_open_register_keeps_the_session_alive_within_the_absolute_limit(brow
     assert browser.get("/groups").status_code == 200
     _age_session(browser, signed_in_at=10 * 3600 + 1, last_seen=60)
     assert browser.post("/keep-alive", htmx=True).status_code == 401
+
+
+def test_starting_a_group_warns_on_its_page_about_each_facilitator_double_booking(browser, north, world, run_jobs):  # type: ignore[no-untyped-def]
+    from datetime import datetime, time
+
+    from app.scheduling import Slot
+
+    nia = world.facilitator(north["region"], "Nia New")
+    bc2 = world.started(world.group(north["manager"], "BC2", slots=(Slot(1, time(10)),), lead=nia,
+                                    location="Merrion House, Leeds"), north["manager"])
+    moved = next(s for s in db.session.scalars(select(Session).where(Session.group_id == bc2.id))
+                 if s.session_template.label == "2.1")
+    moved.starts_at, moved.ends_at = datetime(2026, 4, 13, 11), datetime(2026, 4, 13, 13, 30)
+    db.session.commit()
+    browser.sign_in("tm.nw")
+    browser.post("/groups/new", _new_group_form(north, cover_facilitator_ids=[str(nia.id)]))
+    group = db.session.scalar(select(Group).filter_by(code="BC1"))
+    assert 'id="start-clashes"' not in browser.get(f"/groups/{group.id}").data.decode()
+
+    browser.post(f"/groups/{group.id}/start")
+    run_jobs()
+    operation = db.session.scalar(select(Operation).filter_by(group_id=group.id))
+    poll = browser.get(f"/operations/{operation.id}", htmx=True).data.decode()
+    assert "27 sessions scheduled, 23 Mar 2026 to 30 Nov 2026; 1 facilitator double booking to check" in poll
+
+    schedule = browser.get(f"/groups/{group.id}", htmx=True).data.decode()  # what the finished poll reloads
+    warning = schedule.split('<div class="govuk-warning-text app-clash" id="start-clashes">')[1].split("</ul>")[0]
+    assert "Nia New is already booked at the same time as sessions of this group." in warning
+    assert [line.strip() for line in warning.split("<li>")[1:]] == [(
+        "Nia New is already booked on group BC2, 2.1 Introduction to Building Choices, Mon 13 Apr 2026 11:00–13:30 "
+        "at Merrion House, Leeds – overlaps 2.1 at 10:00</li>")]
+    assert f'href="/groups/{group.id}/facilitators">Change facilitators' in schedule
+
+    ours = next(s for s in db.session.scalars(select(Session).where(Session.group_id == group.id))
+                if s.session_template.label == "2.1")
+    changed = browser.post(f"/groups/{group.id}/sessions/{ours.id}/facilitators",
+                           {"lead_facilitator_id": str(north["lead"].id)})
+    assert changed.status_code == 302
+    assert 'id="start-clashes"' not in browser.get(f"/groups/{group.id}").data.decode()

@@ -85,10 +85,12 @@ def show(group_id: int) -> ResponseReturnValue:
 def _show_page(group_id: int) -> str:
     group = group_service.get_group(current_user, group_id) or abort(404)
     sessions = schedule_service.schedule_rows(group)
+    operation = schedule_service.latest_operation(group.id, ("generate",))
     context = {
         "group": group, "sessions": sessions,
         "sync_states": ndelius_status.page_states({s.id for s in sessions}, clock.now_local()),
-        "operation": schedule_service.latest_operation(group.id, ("generate",)), "day_names": DAY_NAMES,
+        "operation": operation, "day_names": DAY_NAMES,
+        "start_clashes": schedule_service.start_clashes(operation),
         "reschedule_outcome": reschedule_service.latest_outcome(group),
         "finish": group_finish.state_of(group),
     }
