@@ -47,6 +47,23 @@ class StaleAttendance(ServiceError):
         self.current = current
 
 
+class SavedAtTheSameMoment(ServiceError):
+    """The save lost a race that was not about this row: its version is still the one the person saw, but the
+    person's progress (a completion of the same session, recorded from another register: the original session
+    or its catch-up) was being written by another save at the same moment, twice over. Nothing was written;
+    nobody else changed the row, so it is not a conflict to resolve: saving again works."""
+
+    def __init__(self, attendee: Attendee, completion: bool) -> None:
+        name, label = attendee.referral.person_name, attendee.session.session_template.label
+        if completion:
+            text = (f"{label} was recorded as complete for {name} from another register at the same moment "
+                    "(their progress already shows it). Nobody changed this row: save it again.")
+        else:
+            text = (f"Another save for {name} was being recorded at the same moment. Nobody changed this row: "
+                    "save it again.")
+        super().__init__(text, "outcome")
+
+
 class StaleSessionNotes(ServiceError):
     """The shared session notes changed since the form was shown; `current` is what is stored now."""
 
@@ -166,7 +183,8 @@ def save_row(actor: User, attendee: Attendee, data: RowInput, *, seen_version: i
     broken rule and StaleAttendance when someone else saved this row first; either way nothing is written.
 
     A database conflict that is not about this row (another save for the same person committed a completion
-    at the same moment) is not someone else's edit: the save is tried once more, from what is stored now."""
+    at the same moment) is not someone else's edit: the save is tried once more, from what is stored now, and
+    if that loses a race again it is refused as SavedAtTheSameMoment, never as StaleAttendance."""
     for attempt in (1, 2):
         try:
             return _save_row_once(actor, attendee, data, seen_version=seen_version, key=key)
@@ -174,15 +192,22 @@ def save_row(actor: User, attendee: Attendee, data: RowInput, *, seen_version: i
             db.session.rollback()
             db.session.expire_all()
             current = db.session.scalar(select(Attendance).where(Attendance.attendee_id == attendee.id))
-            if attempt == 1 and isinstance(exc, IntegrityError) and \
-                    (current.version if current else None) == seen_version:
-                continue
+            if isinstance(exc, IntegrityError) and (current.version if current else None) == seen_version:
+                if attempt == 1:
+                    continue
+                raise SavedAtTheSameMoment(attendee, _on_completion(exc)) from None
             # Another save of the same version committed between our check and our write.
             raise StaleAttendance(current) from None  # type: ignore[arg-type]
         except ServiceError:
             db.session.rollback()
             raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _on_completion(exc: IntegrityError) -> bool:
+    """The unique violation is uq_template_completion, one completion per person and session template (SQLite
+    names the table, PostgreSQL the constraint)."""
+    return "template_completion" in str(exc.orig)
 
 
 def _save_row_once(actor: User, attendee: Attendee, data: RowInput, *, seen_version: int | None,

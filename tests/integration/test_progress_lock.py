@@ -119,3 +119,43 @@ def test_a_conflict_on_a_completion_is_tried_again_not_shown_as_someone_elses_ed
     assert result == "saved" and calls["n"] == 2
     assert db.session.get(ReferralProgress, alex.id).sessions_completed == 1
     assert progress.verify() == []
+
+
+def _completion_always_recorded_meanwhile(monkeypatch, calls):  # type: ignore[no-untyped-def]
+    """Every save loses the race for the completion: the database itself refuses a second TemplateCompletion of
+    the same session template (as when another register's save commits one at the same moment)."""
+    original = progress.attendee_changed
+
+    def racing(attendee, record):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        for _ in range(2):
+            db.session.add(TemplateCompletion(referral_id=attendee.referral_id, attendee_id=attendee.id,
+                                              session_template_id=attendee.session.session_template_id))
+        db.session.flush()
+        return original(attendee, record)  # pragma: no cover - the flush above always fails
+
+    monkeypatch.setattr(progress, "attendee_changed", racing)
+
+
+def test_losing_the_race_for_a_completion_twice_is_not_shown_as_someone_elses_edit(app, person_with_two_rows,  # type: ignore[no-untyped-def]
+                                                                                   monkeypatch):
+    manager, _, ids = person_with_two_rows
+    attendee_id, version = ids["2.2"]
+    calls = {"n": 0}
+    _completion_always_recorded_meanwhile(monkeypatch, calls)
+
+    with pytest.raises(attendance.SavedAtTheSameMoment) as refused:
+        attendance.save_row(manager, db.session.get(Attendee, attendee_id), RowInput("ATTC"),
+                            seen_version=version, key="tap-2")
+
+    assert not isinstance(refused.value, attendance.StaleAttendance) and calls["n"] == 2
+    assert refused.value.field == "outcome"
+    assert refused.value.message == ("2.2 was recorded as complete for Alex Able from another register at the same "
+                                     "moment (their progress already shows it). Nobody changed this row: save it "
+                                     "again.")
+    db.session.expire_all()
+    assert db.session.get(Attendee, attendee_id).attendance is None  # nothing written
+    monkeypatch.undo()
+    assert attendance.save_row(manager, db.session.get(Attendee, attendee_id), RowInput("ATTC"),
+                               seen_version=version, key="tap-2") == "saved"  # saving again works, same key
+    assert progress.verify() == []

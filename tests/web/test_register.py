@@ -348,3 +348,35 @@ def test_a_tap_after_signing_out_gets_401_for_the_page_to_explain_and_saves_noth
     response = _tap(browser, started_session, _attendee(started_session, "Alex Able"), "ATTC")
     assert response.status_code == 401
     assert db.session.scalar(select(func.count(Attendance.id))) == 0
+
+
+def test_a_completion_recorded_elsewhere_at_the_same_moment_is_not_shown_as_someone_elses_edit(  # type: ignore[no-untyped-def]
+        browser, team, started_session, monkeypatch):
+    from app.models import TemplateCompletion
+    from app.services import progress
+
+    def completion_recorded_meanwhile(attendee, record):  # type: ignore[no-untyped-def]
+        for _ in range(2):  # the database refuses the second completion of one session template
+            db.session.add(TemplateCompletion(referral_id=attendee.referral_id, attendee_id=attendee.id,
+                                              session_template_id=attendee.session.session_template_id))
+        db.session.flush()
+
+    monkeypatch.setattr(progress, "attendee_changed", completion_recorded_meanwhile)
+    browser.sign_in("fac.lead")
+    alex = _attendee(started_session, "Alex Able")
+    response = _tap(browser, started_session, alex, "ATTC")
+
+    assert response.status_code == 422
+    body = response.data.decode()
+    assert (f'<p class="govuk-error-message" id="attendee-{alex.id}-outcome-error"><span class="govuk-visually-hidden">'
+            'Error:</span> Not saved. 2.1 was recorded as complete for Alex Able from another register at the same '
+            'moment (their progress already shows it). Nobody changed this row: save it again.</p>') in body
+    assert "someone else" not in body.lower() and "Keep the saved version" not in body
+    assert db.session.scalar(select(func.count(Attendance.id))) == 0
+
+    plain = browser.post(f"/sessions/{started_session.id}/attendees/{alex.id}",
+                         {"version": "", "current_outcome": "", "outcome": "ATTC", "idempotency_key": "plain-tap-1"})
+    assert plain.status_code == 302
+    page = browser.get(plain.headers["Location"]).data.decode()
+    assert ("Not saved: 2.1 was recorded as complete for Alex Able from another register at the same moment (their "
+            "progress already shows it). Nobody changed this row: save it again.") in page
