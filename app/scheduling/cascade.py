@@ -48,8 +48,10 @@ def postpone(
     (``starts_at <= now``) or making it longer; a new start at or before now. A started session may only have
     its end brought forward (a correction), which never cascades.
 
+    Refused too: moving a session with attendance recorded (it stays, like a started one).
+
     With ``cascade``, every later session in template order (not date order) that is a group session or a
-    one-to-one placeholder, not cancelled and not started, is re-placed by rules 2-4 with slots restarting
+    one-to-one placeholder, not cancelled, not started and without attendance, is re-placed by rules 2-4 with slots restarting
     from the day after max(new date, today): bank holidays skipped, the pre-group gap kept when the moved
     session is the pre-group one, the post-programme gap kept even when the moved session is the last group
     session, and nothing before now. A postpone pushes, it never pulls: when the session moves later, each
@@ -107,7 +109,8 @@ def regenerate_future(
 ) -> list[Move]:
     """Re-place the future of a group whose slots or start date changed.
 
-    Sessions that have started stay, with their attendance. Future group sessions and placeholders for
+    Sessions that have started stay, with their attendance, and so do future ones with attendance recorded
+    (they are not re-placed; nothing is placed around them either). Future group sessions and placeholders for
     templates not yet delivered are re-placed in template order by rules 1-4, with slots starting from
     max(day after the last past session, ``restart_from``, today) and never at or before now. The 3-week
     pre-group gap applies again only if no session has happened yet (SPEC §3; once any session has happened,
@@ -129,7 +132,7 @@ def regenerate_future(
             session
             for session in live
             if session.kind == SCHEDULED
-            and not session.has_started(now)
+            and not session.stays(now)
             and session.template_key not in delivered_keys
         ),
         key=lambda session: (_position(programme, order, session), session.starts_at, session.key),
@@ -170,6 +173,10 @@ def _check_request(target: ExistingSession, new_start: datetime, new_end: dateti
         if new_end - new_start > target.duration:
             raise ScheduleRefused(f"'{target.name}' has already started, so it cannot be made longer.")
         return
+    if target.recorded and (new_start, new_end) != (target.starts_at, target.ends_at):
+        raise ScheduleRefused(
+            f"'{target.name}' has attendance recorded, so it cannot be moved: clear the attendance first."
+        )
     if new_start <= now:
         raise ScheduleRefused(
             f"The new start, {when(new_start)}, is in the past: choose a later date or time."
@@ -195,7 +202,7 @@ def _later_on_timeline(
         if session.kind == SCHEDULED
         and session.key != target.key
         and not session.cancelled
-        and not session.has_started(now)
+        and not session.stays(now)
     ]
     later = [s for s in candidates if _position(programme, order, s) > from_position]
     return sorted(later, key=lambda s: (_position(programme, order, s), s.starts_at, s.key))
@@ -246,7 +253,7 @@ def _carried_one_to_ones(sessions: Sequence[ExistingSession], new_times: NewTime
                 session.kind == INDIVIDUAL
                 and session.template_key == placeholder.template_key
                 and not session.cancelled
-                and not session.has_started(now)
+                and not session.stays(now)
                 and session.key not in new_times
             ):
                 carried[session.key] = (session.starts_at + offset, session.ends_at + offset)

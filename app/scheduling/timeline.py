@@ -34,6 +34,9 @@ class ExistingSession:
     starts_at: datetime
     ends_at: datetime
     cancelled: bool = False
+    # Has attendance recorded (an acceptable absence can be recorded in advance): like a session that has
+    # started, it stays where it is (SPEC §3 late steps), so a plan must not count on moving it.
+    recorded: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -55,6 +58,10 @@ class ExistingSession:
     def has_started(self, now: datetime) -> bool:
         """A session has started (and is in the past for scheduling) once ``starts_at <= now``."""
         return self.starts_at <= now
+
+    def stays(self, now: datetime) -> bool:
+        """A postpone leaves it where it is: it has started or has attendance."""
+        return self.recorded or self.has_started(now)
 
 
 @dataclass(frozen=True)

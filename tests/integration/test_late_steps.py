@@ -4,7 +4,7 @@ listed on the operation. While a reschedule or generation of a group is queued o
 of its sessions refuses, in the service."""
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Attendee, Membership, Operation, Session, SessionFacilitator
 from app.scheduling import Slot
 from app.services import attendance, catch_ups, facilitators, membership, one_to_ones, reschedule
+from app.services.errors import ServiceError
 from app.services.schedule_guard import ScheduleBusy
 from tests.integration import test_reschedule
 from tests.integration.test_reschedule import NEW_START, new_group, session_of
@@ -219,3 +220,26 @@ def test_bookings_a_days_and_times_change_could_not_keep_are_listed_until_re_boo
                        facilitator_id=lead, seen_version=None)
     assert reschedule.latest_outcome(group).rebook == []
     assert "Booked sessions to re-book" not in browser.get(f"/groups/{group.id}").data.decode()
+
+
+def test_attendance_recorded_before_the_preview_keeps_its_session_out_of_the_plan(world, manager):  # type: ignore[no-untyped-def]
+    """The plan says what will happen: a session with attendance is not listed as moving, and a push that would
+    then break the 6-week gap before the post-programme review asks for a confirmation (the stateful test's
+    review-gap invariant found it: the review stayed put, 35 days after 6.3, with nobody asked)."""
+    group = new_group(world, manager, "GAP")
+    review = session_of(group, 7, 1)
+    attendance.record(manager, review.attendees[0], outcome="AAME")  # an acceptable absence, in advance
+    db.session.commit()
+
+    plan = reschedule.preview_postpone(manager, session_of(group, 3, 3), NEW_START, None, True)
+
+    assert review.id not in {m.session.id for m in plan.moves} and len(plan.moves) == 20  # 3.3 and 19 after it
+    assert plan.confirmations == [(
+        "'Post-programme review' would be on Mon 30 Nov 2026, 5 weeks after 'Programme completion' on Mon 26 Oct "
+        "2026: the programme keeps 6 weeks before 'Post-programme review'.")]
+    assert plan.ends_after == plan.ends_before == date(2026, 11, 30)
+    with pytest.raises(reschedule.ConfirmationNeeded):
+        reschedule.request_postpone(manager, session_of(group, 3, 3), NEW_START, None, True)
+    db.session.rollback()
+    with pytest.raises(ServiceError, match="'Post-programme review' has attendance recorded, so it cannot be moved"):
+        reschedule.preview_postpone(manager, review, review.starts_at + timedelta(weeks=1), None, True)

@@ -4,6 +4,7 @@ changed the result is exactly the real service's (the re-packing the cascade did
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from hypothesis import assume, given, settings
@@ -19,6 +20,7 @@ from app.scheduling import (
     Slot,
     apply_moves,
     postpone,
+    rule_breaks,
 )
 from app.scheduling.placement import Anchor, place_in_order
 from tests.unit.test_cascade import MONDAY_10, THURSDAY_14, at, by_key, new_starts, timeline_for
@@ -187,3 +189,22 @@ def test_two_later_moves_never_pull_any_session_earlier(
             assert move.new_starts_at >= move.old_starts_at, move
         sessions = apply_moves(sessions, moves)
         assert max(s.starts_at for s in sessions) >= end_before
+
+
+def test_a_session_with_attendance_recorded_stays_and_a_push_past_it_is_a_rule_break(
+    building_choices: ProgrammeSpec, holidays_2026: frozenset[date]
+) -> None:
+    sessions = [replace(s, recorded=True) if s.key == "7.1" else s
+                for s in timeline_for(building_choices, holidays_2026)]  # an acceptable absence, in advance
+    review = _start(sessions, "7.1")
+    moves = _postpone(building_choices, sessions, "3.3", _start(sessions, "3.3") + timedelta(weeks=1),
+                      holidays_2026)
+    assert "7.1" not in {m.key for m in moves} and "6.3" in {m.key for m in moves}
+    assert rule_breaks(building_choices, sessions, moves, holidays_2026)  # 6.3 now inside the review's gap
+    try:
+        _postpone(building_choices, sessions, "7.1", review + timedelta(weeks=1), holidays_2026)
+    except ScheduleRefused as refused:
+        assert str(refused) == ("'Post-programme review' has attendance recorded, so it cannot be moved: clear the "
+                                "attendance first.")
+    else:  # pragma: no cover
+        raise AssertionError("moved a session with attendance")

@@ -16,12 +16,18 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.extensions import db
-from app.models import Attendance, Attendee, NDeliusAppointment, Operation, OperationStep, Session, User
+from app.models import NDeliusAppointment, Operation, OperationStep, Session, User
 from app.models.base import utcnow
 from app.services import audit, operations, outbox
 from app.services.errors import ServiceError
 from app.services.reschedule.outcome import rebook_entries
-from app.services.reschedule.plan import STALLED_AFTER, Plan, RescheduleInProgress, programme_end
+from app.services.reschedule.plan import (
+    STALLED_AFTER,
+    Plan,
+    RescheduleInProgress,
+    programme_end,
+    with_attendance,
+)
 from app.services.reschedule.wording import NotMoved, finished_message, not_moved_lines, session_label
 from app.services.schedule_guard import ACTIVE, IN_PROGRESS, RESCHEDULE_KINDS, lock_group
 
@@ -123,8 +129,7 @@ def not_moved_because(session: Session | None, payload: dict[str, Any]) -> NotMo
         return NotMoved.DELETED
     if session.status == "cancelled":
         return NotMoved.CANCELLED
-    if db.session.scalar(select(Attendance.id).join(Attendee, Attendee.id == Attendance.attendee_id)
-                         .where(Attendee.session_id == session.id).limit(1)) is not None:
+    if with_attendance([session.id]):
         return NotMoved.ATTENDANCE
     now = clock.now_local()
     if session.starts_at <= now:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.extensions import db
-from app.models import Attendee, Group, Operation, Session, SessionFacilitator, SessionTemplate
+from app.models import Attendance, Attendee, Group, Operation, Session, SessionFacilitator, SessionTemplate
 from app.scheduling import ExistingSession, Move, Slot
 from app.services.bank_holidays import holiday_dates
 from app.services.errors import ServiceError
@@ -105,12 +105,21 @@ def group_sessions(group: Group) -> list[Session]:
     ))
 
 
-def existing_session(session: Session) -> ExistingSession:
+def with_attendance(session_ids: Sequence[int]) -> set[int]:
+    """The sessions among these that have attendance recorded: a plan never moves them (SPEC §3 late steps)."""
+    if not session_ids:
+        return set()
+    return set(db.session.scalars(
+        select(Attendee.session_id).join(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendee.session_id.in_(list(session_ids))).distinct()))
+
+
+def existing_session(session: Session, recorded: bool = False) -> ExistingSession:
     template = session.session_template
     return ExistingSession(
         key=str(session.id), module_number=template.module.module_number, session_number=template.session_number,
         name=template.name, session_type=template.session_type, kind=session.kind, starts_at=session.starts_at,
-        ends_at=session.ends_at, cancelled=session.status == "cancelled",
+        ends_at=session.ends_at, cancelled=session.status == "cancelled", recorded=recorded,
     )
 
 

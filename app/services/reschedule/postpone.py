@@ -21,6 +21,7 @@ from app.services.reschedule.plan import (
     plan_moves,
     programme_end,
     refuse_if_busy,
+    with_attendance,
 )
 from app.services.reschedule.preview_warnings import postpone_warnings
 from app.services.reschedule.wording import CONFIRM_ANYWAY, REPACKS_EARLIER, rule_break_label
@@ -42,7 +43,8 @@ def preview_postpone(actor: User, session: Session, new_start: datetime, new_end
     rows = group_sessions(group)
     template = load_template(group.template_id)
     spec = programme_spec(template)
-    timeline = [existing_session(s) for s in rows]
+    recorded = with_attendance([s.id for s in rows])
+    timeline = [existing_session(s, s.id in recorded) for s in rows]
     holidays = bank_holidays_around(rows, group)
     try:
         moves = postpone(spec, timeline, str(session.id), new_start, new_end, cascade=cascade,

@@ -24,6 +24,7 @@ from app.services.reschedule.plan import (
     plan_moves,
     programme_end,
     refuse_if_busy,
+    with_attendance,
 )
 from app.services.reschedule.preview_warnings import preview_warnings
 
@@ -44,7 +45,9 @@ def preview_reslot(actor: User, group: Group, slots: Sequence[Slot], start_date:
     moves: list[Move] = []
     if rows:
         try:
-            moves = regenerate_future(spec, [existing_session(s) for s in rows], now=clock.now_local(),
+            recorded = with_attendance([s.id for s in rows])
+            moves = regenerate_future(spec, [existing_session(s, s.id in recorded) for s in rows],
+                                      now=clock.now_local(),
                                       slots=list(slots), restart_from=start_date,
                                       bank_holidays=bank_holidays_around(rows, group))
         except ScheduleRefused as exc:
