@@ -101,6 +101,10 @@ class Core(RuleBasedStateMachine):
         self.lead_id = world.facilitator(region, "Cover Person").id  # a second facilitator in the region
         self.frozen: dict[int, tuple[datetime, datetime]] = {}
         self.confirmed: set[int] = set()  # sessions a person confirmed onto a bank holiday or across a gap
+        # Sessions that stay put where no plan could have known it: they started or had attendance recorded
+        # while a stored plan was waiting (its late steps skip them), or had attendance when a change of days
+        # and times re-placed the others (a re-slot asks for no confirmation).
+        self.stayed_unforeseen: set[int] = set()
         self.pushes: set[int] = set()  # operations that moved their session later
         self.holidays = holiday_dates(GROUP_START, years_ahead=3)
         self.steps = 0
@@ -132,11 +136,17 @@ class Core(RuleBasedStateMachine):
     def _freeze_what_happened(self) -> None:
         """Remember every session that has started or has attendance: none of them may move again."""
         now = clock.now_local()
-        with_attendance = set(db.session.scalars(
-            select(Attendee.session_id).join(Attendance, Attendance.attendee_id == Attendee.id)))
+        with_attendance = self._with_attendance()
+        pending = self._active_operation() is not None
         for session in self._sessions():
             if session.id not in self.frozen and (session.starts_at <= now or session.id in with_attendance):
                 self.frozen[session.id] = (session.starts_at, session.ends_at)
+                if pending:
+                    self.stayed_unforeseen.add(session.id)
+
+    def _with_attendance(self) -> set[int]:
+        return set(db.session.scalars(
+            select(Attendee.session_id).join(Attendance, Attendance.attendee_id == Attendee.id)))
 
     def _step_done(self) -> None:
         self.steps += 1
@@ -259,6 +269,8 @@ class Core(RuleBasedStateMachine):
     def a_manager_changes_the_days_and_times(self, weekday: int, at: time, run: bool) -> None:
         group = db.session.get(Group, self.group_id)
         before = self._times()
+        now = clock.now_local()
+        recorded = {s.id for s in self._sessions() if s.id in self._with_attendance() and s.starts_at > now}
         try:
             operation = reschedule.request_reslot(self.manager, group, [Slot(weekday, at)], clock.today(),
                                                   group.version)
@@ -267,6 +279,7 @@ class Core(RuleBasedStateMachine):
             self._unchanged(before)
             self._step_done()
             return
+        self.stayed_unforeseen |= recorded
         if operation is not None and run:
             reschedule.apply_plan(operation.id)
         self._step_done()
@@ -393,9 +406,11 @@ class Core(RuleBasedStateMachine):
         review, before = by_label.get("7.1"), by_label.get("6.3")
         if self._active_operation() is not None:
             return  # a plan part-way through moves the timeline one session at a time
-        # A session that had started or had attendance stays where it is while a plan moves the others (the
-        # late-step rule), so the gap may then be broken without anyone confirming it.
-        if review and before and not ({review.id, before.id} & (self.confirmed | self.frozen.keys())):
+        # A session with attendance recorded before a postpone is planned stays out of the plan, so breaking the
+        # gap around it needs a confirmation like any other (this check once skipped every session that had
+        # started or had attendance, and so hid plans that counted on moving them). Only what no plan could
+        # foresee may break the gap unconfirmed: see stayed_unforeseen.
+        if review and before and not ({review.id, before.id} & (self.confirmed | self.stayed_unforeseen)):
             assert review.starts_at.date() >= before.starts_at.date() + timedelta(days=42), (
                 before.starts_at, review.starts_at, [(o.kind, (o.result or {}).get("not_moved")) for o in
                                                      db.session.scalars(select(Operation).order_by(Operation.id))])
