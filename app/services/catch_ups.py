@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import (
     Attendance,
     Attendee,
+    Membership,
     Session,
     SessionFacilitator,
     TemplateCompletion,
@@ -49,10 +50,14 @@ class Candidate:
 
 def candidates(missed: Session) -> list[Candidate]:
     """People of this session who may have a catch-up (`may_have_catch_up`), with any catch-up already booked;
-    at a cancelled session, everyone who was expected (issue 15.2)."""
+    at a cancelled session, everyone who was expected (issue 15.2). Only people still in the group: someone who
+    has left catches up wherever they go next, not in a group they are no longer expected at."""
     cancelled = missed.status == "cancelled"
+    members = select(Membership.referral_id).where(Membership.group_id == missed.group_id,
+                                                   Membership.left_at.is_(None))
     query = (select(Attendee).outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
-             .where(Attendee.session_id == missed.id, Attendee.removed_at.is_(None))
+             .where(Attendee.session_id == missed.id, Attendee.removed_at.is_(None),
+                    Attendee.referral_id.in_(members))
              .options(joinedload(Attendee.referral), joinedload(Attendee.attendance)))
     if not cancelled:
         query = query.where(Attendance.outcome.is_not(None))
@@ -109,7 +114,8 @@ def _schedule(actor: User, missed: Session, referral_ids: list[int], on: date | 
     for referral_id in chosen:
         candidate = by_referral.get(referral_id)
         if candidate is None:
-            raise ServiceError("Choose people who missed this session and have not completed it since", "people")
+            raise ServiceError("Choose people who missed this session, are still in the group and have not "
+                               "completed it since", "people")
         if candidate.pending is not None:
             raise ServiceError(
                 f"{candidate.attendee.referral.person_name} already has a catch-up on "

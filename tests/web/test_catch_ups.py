@@ -182,3 +182,19 @@ def test_once_everyone_who_missed_has_caught_up_the_register_offers_no_catch_up(
     assert "Book a catch-up" not in page and page.count("Completed at another session") == 2
     booking = browser.get(f"/sessions/{missed['session'].id}/catch-up").data.decode()
     assert "Alex Able" not in booking and "Billie Brown" not in booking
+
+
+def test_someone_who_has_left_the_group_is_not_offered_or_booked_a_catch_up(browser, missed):  # type: ignore[no-untyped-def]
+    from app.models import Membership
+    from app.services import membership
+
+    alex = db.session.scalar(select(Membership).where(Membership.referral_id == missed["people"]["Alex Able"]))
+    membership.remove(missed["manager"], alex, reason="Moved away", new_status="Awaiting allocation")
+    browser.sign_in("tm.nw")
+    page = browser.get(f"/sessions/{missed['session'].id}/catch-up").data.decode()
+    assert "Billie Brown" in page and "Alex Able" not in page
+    response = _book(browser, missed, ["Alex Able"])
+    assert response.status_code == 400
+    assert ("Choose people who missed this session, are still in the group and have not completed it since"
+            in response.data.decode())
+    assert db.session.scalar(select(func.count(Session.id)).where(Session.kind == "catch_up")) == 0
