@@ -20,8 +20,9 @@ from typing import Any, TypeVar, cast
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from markupsafe import Markup
 from redis.exceptions import RedisError
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import Session as OrmSession
 
 from app import clock
@@ -129,6 +130,18 @@ def _after_rollback(session: OrmSession) -> None:
     session.info.pop("region_cache_written", None)
 
 
+def _writer_region(user: Any) -> int | None:
+    """The signed-in writer's region, read without SQL (none may be sent after a commit: a user expired by an
+    earlier commit of the same request would be loaded again); None (every region's generation) for an admin, a
+    background job, or a user whose row is not loaded."""
+    try:
+        loaded = inspect(user).dict
+    except NoInspectionAvailable:  # anonymous, or no user at all
+        return None
+    region = loaded.get("region_id")
+    return region if loaded.get("role", "admin") != "admin" and isinstance(region, int) else None
+
+
 @event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
     """After the commit (never before: a page worked out in between would be kept under the new generation)."""
@@ -136,8 +149,7 @@ def _after_commit(session: OrmSession) -> None:
     if not written or written <= UNSHOWN_TABLES or not has_app_context() \
             or "region_cache" not in current_app.extensions:
         return
-    user = g.get("_login_user") if has_request_context() else None
-    region = getattr(user, "region_id", None) if getattr(user, "role", "admin") != "admin" else None
+    region = _writer_region(g.get("_login_user") if has_request_context() else None)
     from app.extensions import redis_connection
 
     try:

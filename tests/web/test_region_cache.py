@@ -115,3 +115,21 @@ def test_a_background_change_is_shown_on_the_next_load(app, regions, world):  # 
     assert "Group NEW2" not in manager.get(MONTH).data.decode()
     world.group(regions["NW"]["manager"], "NEW2")  # committed outside any request, as a job's work is
     assert "Group NEW2" in manager.get(MONTH).data.decode()
+
+
+def test_a_request_that_commits_twice_is_not_broken_by_the_generation_bump(app, world):  # type: ignore[no-untyped-def]
+    """After a request's first commit its signed-in user is expired; the bump after its second commit must not load
+    them again (no SQL may be sent then). An admin's retry of a dead letter with the broker unreachable commits
+    twice (marked retrying, then dead again)."""
+    from app.models import InboundEvent
+
+    region = world.region("NW", "North West")
+    world.user(region, "admin", "admin.nw")
+    dead = InboundEvent(message_id="m-1", event_type="unknown", status="dead", body="{}", error="poison")
+    db.session.add(dead)
+    db.session.commit()
+    admin = Browser(app, app.test_client())
+    admin.sign_in("admin.nw")
+    response = admin.post(f"/integration/events/{dead.id}/retry")
+    assert response.status_code == 302
+    assert db.session.get(InboundEvent, dead.id).status == "dead"
