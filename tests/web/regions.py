@@ -35,7 +35,7 @@ def build_region(world, code: str, sentinel: str):  # type: ignore[no-untyped-de
     ids.update(_needs(waiting, members[0], users["treatment_manager"]))
     from app.models import InboundEvent  # a dead letter for the admins' domain events page (issue 14)
 
-    dead = InboundEvent(message_id=f"message-{sentinel}", event_type="unknown", status="dead", body="{}",
+    dead = InboundEvent(message_id=f"message-{code}-{sentinel}", event_type="unknown", status="dead", body="{}",
                         error="poison")
     db.session.add(dead)
     db.session.commit()
