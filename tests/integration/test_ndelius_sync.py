@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -322,18 +321,20 @@ def test_a_relay_killed_mid_batch_is_taken_over_after_its_lease_and_nothing_is_s
     group = started_group(world, manager)
     held = appointments(group)
     nd.set(hold_answers=1)  # the relay's first array is applied in nDelius; it is killed before the answer
-    # The relay's bookkeeping clock is this process's UTC clock carried on by the (system-wide) monotonic clock:
-    # under faketime each process's wall clock starts again at the faked instant, which two processes sharing
-    # leases must not see (on a real machine they read the same clock anyway).
+    # Deterministic, however slow the machine: every relay's clock (the killed one's and the test's) stands at one
+    # instant, so a lease ends exactly when the test says and never while it waits; and the killed relay waits
+    # for its held answer far longer than any test runs, so it is killed still waiting, never after giving up.
+    at = utcnow()
+    read_timeout = 600.0
     script = (
-        "import datetime, time\n"
+        "import datetime\n"
         "from app import clock, create_app\n"
         "from app.services import ndelius_sync\n"
-        f"base, started = datetime.datetime.fromisoformat({utcnow().isoformat()!r}), {time.monotonic()!r}\n"
-        "now = lambda: base + datetime.timedelta(seconds=time.monotonic() - started)\n"
+        f"now = lambda: datetime.datetime.fromisoformat({at.isoformat()!r})\n"
         f"app = create_app({{'SQLALCHEMY_DATABASE_URI': {app.config['SQLALCHEMY_DATABASE_URI']!r},\n"
         f"    'SQLALCHEMY_ENGINE_OPTIONS': {{}}, 'REDIS_URL': {app.config['REDIS_URL']!r},\n"
         f"    'NDELIUS_URL': {nd.url!r}, 'HMPPS_AUTH_URL': {nd.url!r}, 'LOG_LEVEL': 'ERROR'}})\n"
+        f"app.config['NDELIUS_READ_TIMEOUT'] = {read_timeout!r}\n"
         "clock.freeze(datetime.datetime(2026, 3, 1, 9, 0))\n"
         "with app.app_context():\n"
         "    ndelius_sync.drain(breaker=False, batch_size=10, concurrency=1, claim_size=20, now=now)\n"
@@ -341,8 +342,8 @@ def test_a_relay_killed_mid_batch_is_taken_over_after_its_lease_and_nothing_is_s
     db.session.commit()
     relay = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, start_new_session=True,
                              env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        assert nd.wait_until(lambda f: f.held == 1 or relay.poll() is not None, timeout=60)
+    try:  # (the timeout guards against a hung run; the relay reaches the held answer whenever it gets there)
+        assert nd.wait_until(lambda f: f.held == 1 or relay.poll() is not None, timeout=120)
         assert relay.poll() is None and nd.held == 1, "the relay was to be killed with an answer on its way"
     finally:
         os.killpg(relay.pid, signal.SIGKILL)
@@ -353,11 +354,16 @@ def test_a_relay_killed_mid_batch_is_taken_over_after_its_lease_and_nothing_is_s
     stuck = {a.id: a.claimed_by for a in appointments(group) if a.claimed_by is not None}
     assert len(stuck) == 20, "the killed relay left its lease on the batch (10 sent, 10 not yet)"
     assert {a.remote_state for a in appointments(group) if a.id in stuck} == {"uncertain"}
+    ends = {a.claimed_until for a in appointments(group) if a.id in stuck}
+    assert len(ends) == 1  # claimed (and renewed before its call) at `at`, for a lease that covers two calls
+    lease_end = ends.pop()
+    assert lease_end - at >= timedelta(seconds=2 * read_timeout)
 
-    assert drain().created == 7  # another relay takes the rest, not what the dead one holds a lease on
+    assert drain(now=lambda: at).created == 7  # another relay takes the rest, not what the dead one holds a lease on
     assert {i: db.session.get(NDeliusAppointment, i).claimed_by for i in stuck} == stuck
-    assert ndelius_sync.sweep(now=later(6)())["released"] == len(stuck)
-    taken_over = drain(now=later(6))
+    assert ndelius_sync.sweep(now=lease_end - timedelta(seconds=1))["released"] == 0  # not before it ends
+    assert ndelius_sync.sweep(now=lease_end + timedelta(seconds=1))["released"] == len(stuck)
+    taken_over = drain(now=lambda: lease_end + timedelta(seconds=1))
 
     assert (taken_over.unchanged, taken_over.created) == (10, 10)  # found the ones sent, created the others
     assert_one_each(nd, held)  # every appointment created exactly once, across both relays
