@@ -57,6 +57,27 @@ EXPECTED: dict[str, object] = {
 }  # every other cell: 200
 
 
+# The POST of a page that is also opened with GET, sent with the form that page renders (and what a person fills
+# in, Cells.post__*): what it answers. register.catch_up and register.one_to_ones are left to their GET cells here
+# (their forms are parts of the register, sent through HTMX; tests/web/test_catch_ups.py and test_one_to_ones.py).
+POSTED: dict[str, object] = {
+    "calendar.days_and_times": 200,  # the preview of what moves, to confirm
+    "facilitators.group_team": (302, lambda ids: ("groups.show", {"group_id": ids["group_id"]})),
+    "facilitators.session_team": (302, lambda ids: ("facilitators.group_team", {"group_id": ids["group_id"]})),
+    "groups.edit": (302, lambda ids: ("groups.show", {"group_id": ids["group_id"]})),
+    "groups.new": (302, lambda ids: ("groups.show", {"group_id": _group_id(ids["new_code"])})),
+    "membership.allocate": (302, lambda ids: ("groups.show", {"group_id": ids["group_id"]})),
+    "membership.remove": (302, lambda ids: ("groups.show", {"group_id": ids["group_id"]})),
+}
+NOT_POSTED = frozenset({"register.catch_up", "register.one_to_ones"})
+
+
+def _group_id(code: str) -> int:
+    from app.models import Group
+
+    return db.session.query(Group.id).filter_by(code=code).scalar() or 0  # 0: not made
+
+
 class Cells:
     """Rows of its own for a cell that uses them up, and the form its page would send."""
 
@@ -87,6 +108,27 @@ class Cells:
         """(ids for the URL and the expected answer, the form) of one cell."""
         build = getattr(self, endpoint.replace(".", "__"), None)
         return build() if build else ({}, {})
+
+    def posted(self, endpoint: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+        """(ids, what a person fills in on the form its page renders) of the POST of a GET and POST cell."""
+        build = getattr(self, "post__" + endpoint.replace(".", "__"), None)
+        return build() if build else ({}, {})
+
+    def post__groups__new(self):  # type: ignore[no-untyped-def]
+        code = f"N{next(self.n)}"
+        return {"new_code": code}, {"code": code, "cohort": "general", "sex": "male", "delivery_location": "Room 2",
+                                    "earliest_start_date": "2026-05-04",
+                                    "slots-0-day": "0", "slots-0-start_time": "10:00",
+                                    "lead_facilitator_id": str(self.ids["facilitator_id"])}
+
+    def post__membership__allocate(self):  # type: ignore[no-untyped-def]
+        group, _ = self.group(started=False)
+        return {"group_id": group.id}, {"referral_id": str(self.referral().id)}
+
+    def post__membership__remove(self):  # type: ignore[no-untyped-def]
+        referral_id = self.referral_in_group()
+        membership = db.session.query(Membership).filter_by(referral_id=referral_id).one()
+        return {"membership_id": membership.id}, {"new_status": "Awaiting allocation", "reason": "Moved away"}
 
     # the cells ---------------------------------------------------------------------------------------------------
     def calendar__confirm_postpone(self):  # type: ignore[no-untyped-def]

@@ -12,7 +12,8 @@ from werkzeug.routing import MapAdapter
 from app import clock
 from app.web.permissions import MATRIX, PUBLIC, SIGNED_IN
 from tests.conftest import Browser
-from tests.web.cells import DURING, EXPECTED, Cells
+from tests.web.cells import DURING, EXPECTED, NOT_POSTED, POSTED, Cells
+from tests.web.form_fields import _Forms
 from tests.web.regions import ROLES, build_region, fill
 
 
@@ -39,6 +40,19 @@ def _flashes(person: Browser) -> list[tuple[str, str]]:
     """The messages the next page would show (taken, as that page would take them)."""
     with person.client.session_transaction() as kept:
         return list(kept.pop("_flashes", []))
+
+
+def _check(adapter, person, cell_name, response, expected, cell) -> list[str]:  # type: ignore[no-untyped-def]
+    """What is wrong with one allowed cell's answer: not exactly the expected status and place, or an error
+    message for the next page."""
+    status, target = expected if isinstance(expected, tuple) else (expected, None)
+    got = (response.status_code, response.headers.get("Location"))
+    want = (status, _where(adapter, target(cell)) if target else None)
+    wrong = [f"{cell_name}: {got}, expected {want}"] if got != want else []
+    refused = [text for category, text in _flashes(person) if category == "error"]
+    if refused:  # redirected where the page would go, but with the service saying no
+        wrong.append(f"{cell_name}: {refused}")
+    return wrong
 
 
 def _where(adapter: MapAdapter, target) -> str:  # type: ignore[no-untyped-def]
@@ -83,13 +97,19 @@ def test_every_cell_of_the_matrix_answers_exactly(app, world, region_world, sns_
                 if response.status_code != 403:
                     failures.append(f"{role} allowed {endpoint}: {response.status_code}")
                 continue
-            expected = EXPECTED.get(endpoint, 200)
-            status, target = expected if isinstance(expected, tuple) else (expected, None)
-            got = (response.status_code, response.headers.get("Location"))
-            want = (status, _where(adapter, target(cell)) if target else None)
-            if got != want:
-                failures.append(f"{role} {endpoint}: {got}, expected {want}")
-            refused = [text for category, text in _flashes(person) if category == "error"]
-            if refused:  # redirected where the page would go, but with the service saying no
-                failures.append(f"{role} {endpoint}: {refused}")
-    assert failures == []
+            failures += _check(adapter, person, f"{role} {endpoint}", response, EXPECTED.get(endpoint, 200), cell)
+            if {"GET", "POST"} <= rule.methods and endpoint not in NOT_POSTED:
+                own, filled = cells.posted(endpoint)
+                cell = {**ids, **own}
+                url = fill(rule, cell)
+                page = _Forms(url)
+                page.feed(person.get(url).get_data(as_text=True))
+                rendered = [fields for action, fields in page.forms if action.split("?")[0] == url]
+                if not rendered:
+                    failures.append(f"{role} {endpoint}: no form on its page posts to it")
+                    continue
+                form = {name: field.value for name, field in rendered[0].items()
+                        if field.value is not None and not name.endswith("csrf_token")}
+                response = person.post(url, {**form, **filled})
+                failures += _check(adapter, person, f"{role} POST {endpoint}", response, POSTED[endpoint], cell)
+    assert failures == [], "\n".join(failures)
