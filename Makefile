@@ -41,6 +41,7 @@ clean:
 ## then one table of every figure against its target (scripts/bench_report.py)
 bench: $(STAMP)
 	scripts/ensure-test-services.sh
+	command -v wrk >/dev/null || { apt-get update -qq || true; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	mkdir -p instance/bench && rm -f instance/bench/*.json
 	-BENCH_OUTPUT=instance/bench/pages.json $(PY) scripts/bench.py
 	-$(PY) scripts/bench_ndelius.py > instance/bench/ndelius.json; cat instance/bench/ndelius.json
