@@ -273,11 +273,15 @@ def table_rows(figures: dict) -> list[dict]:
 
 
 def main() -> int:
+    from tests.fakes.hmpps_auth import start_fake_hmpps_auth
     from tests.fakes.ndelius import start_fake_ndelius
 
     figures: dict = {"load": {"start": list(os.getloadavg()), "cpus": os.cpu_count(),
                               "when": time.strftime("%Y-%m-%d %H:%M %Z")}}
+    auth = start_fake_hmpps_auth()
     fake = start_fake_ndelius()
+    # the bench's staff sign in as in real life: HMPPS Auth knows them, nDelius has their teams (tests/factories)
+    os.environ.update({"HMPPS_AUTH_URL": auth.url, "NDELIUS_URL": fake.url})
     try:
         figures["relay"] = relay_figures(fake)
         fake.reset()
@@ -287,6 +291,7 @@ def main() -> int:
             figures["reconciliation"] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
         fake.stop()
+        auth.stop()
     figures["load"]["end"] = list(os.getloadavg())
     figures["table_rows"] = table_rows(figures)
     print(json.dumps({"ndelius_sync": figures["relay"], "ndelius_reconciliation": figures["reconciliation"],
