@@ -28,6 +28,7 @@ from app.models import (
     Attendee,
     NDeliusAppointment,
     ProcessedRequest,
+    Referral,
     Session,
     SessionFacilitator,
     User,
@@ -523,3 +524,50 @@ def test_a_change_the_server_will_never_take_is_said_and_can_be_deleted(tablet, 
     status.wait_for(state="hidden")
     assert _on_the_device(page)[0] == []
     assert _on_the_server(register)["changes"] == 0
+
+
+_EVERYTHING_STORED = """async () => {
+  const texts = []
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name)
+    for (const request of await cache.keys()) texts.push(request.url + ' ' + await (await cache.match(request)).text())
+  }
+  const changes = await new Promise((resolve, reject) => {
+    const open = indexedDB.open('programme-delivery-offline', 1)
+    open.onupgradeneeded = () => open.result.createObjectStore('changes', {keyPath: 'seq', autoIncrement: true})
+    open.onerror = () => reject(open.error)
+    open.onsuccess = () => {
+      const all = open.result.transaction('changes').objectStore('changes').getAll()
+      all.onsuccess = () => { open.result.close(); resolve(all.result) }
+    }
+  })
+  return {caches: texts, changes: JSON.stringify(changes)}
+}"""
+
+
+def test_nothing_of_a_person_the_user_may_not_see_is_stored_on_the_device(  # type: ignore[no-untyped-def]
+        app, tablet, fake, register, monkeypatch):
+    """LAO: Billie is excluded from Fran's view in nDelius. After My sessions keeps the registers and Fran taps
+    offline, neither Cache Storage nor IndexedDB holds Billie's name or CRN (Alex's, whom she may see, are there)."""
+    crns = dict(_read(select(Referral.person_name, Referral.crn)))
+    fake.cases.add(*({"crn": crn, "forename": name.split()[0], "surname": name.split()[1], "dateOfBirth": "1980-01-01",
+                      "excluded": ["fac.nw"] if name == "Billie Brown" else []} for name, crn in crns.items()))
+    monkeypatch.setitem(app.config, "LAO_CHECKS", True)
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    clock.freeze(TAPPED_AT)
+    tablet.context.set_offline(True)
+    page.goto(f"/sessions/{register}")
+    page.locator(".app-offline-copy", has_text=COPY_BANNER).wait_for()
+    restricted = page.locator("li.app-register-row[data-restricted]")
+    assert restricted.count() == 1 and restricted.locator("button").count() == 0
+    rows = [r for r in _rows(page) if r != int(restricted.get_attribute("data-attendee"))]
+    _tap(page, rows[0], "ATTC")
+    _waiting(page, rows[0], "Attended")
+    stored = page.evaluate(_EVERYTHING_STORED)
+    copies = " ".join(t for t in stored["caches"] if "/sessions" in t.split(" ", 1)[0])
+    assert f"/sessions/{register}" in copies and "Alex Able" in copies and crns["Alex Able"] in copies
+    everything = " ".join(stored["caches"]) + stored["changes"]
+    assert "Billie" not in everything and crns["Billie Brown"] not in everything
+    assert '"owner"' in stored["changes"]  # the tap is there, with nothing of Billie
