@@ -111,10 +111,11 @@ class Tablet:
         return self.start()
 
     def shot(self, page, name: str) -> None:  # type: ignore[no-untyped-def]
-        """A screenshot of what the person sees (SCREENSHOTS=1 keeps them in docs/screenshots/)."""
+        """A screenshot of what the person sees, the size of the screen as the README's set (SCREENSHOTS=1 keeps
+        them in docs/screenshots/offline/tablet/)."""
         folder = shots_dir("offline", "tablet" if self.viewport["width"] == 1024 else "laptop", self.shots)
         folder.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(folder / f"{name}.png"))
 
     def close(self) -> None:
         if self.context is not None:
@@ -282,6 +283,9 @@ def test_taps_made_offline_survive_closing_the_page_and_are_saved_once_back_onli
     _waiting(page, rows[3], "Attended")
     page.locator("#offline-status", has_text="4 changes waiting to be sent").wait_for()
     tablet.shot(page, "02-offline-copy-four-waiting")
+    page.evaluate("() => window.scrollTo(0, 0)")  # the README's picture: the copy's banner and the waiting rows
+    page.locator(".app-offline-copy", has_text=COPY_BANNER).wait_for()
+    tablet.shot(page, "03-offline-register")
     assert _on_the_server(register)["changes"] == 0
     _back_online_all_four_saved(tablet, page, fake, register, rows)
 
