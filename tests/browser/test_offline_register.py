@@ -249,6 +249,8 @@ def _all_four_saved(page, fake, session_id: int, rows: list[int]) -> None:  # ty
     assert page.locator("#offline-status").get_by_role("link").inner_text() == "Open the register as it is now"
     expected = dict(zip(rows, EXPECTED, strict=False))
     assert _on_the_server(session_id) == {"outcomes": expected, "changes": 4, "keys": 4}
+    saved_in_order = [a for (a,) in _read(select(AttendanceHistory.attendee_id).order_by(AttendanceHistory.id))]
+    assert saved_in_order == rows[:4]  # sent in the order they were tapped
     assert _outcomes_in_ndelius(fake, session_id, expected) == expected
 
 
@@ -328,9 +330,16 @@ def test_taps_made_offline_survive_an_expired_session(tablet, rq_worker, fake, r
     # Hours in the basement: the session times out on the server (30 minutes idle)
     later = time.time() + 31 * 60
     monkeypatch.setattr(auth_routes, "time", SimpleNamespace(time=lambda: later))
+    old_token = page.locator("meta[name=csrf-token]").get_attribute("content")
+    posts: list[tuple[str | None, int]] = []
+    tablet.context.on("response", lambda r: posts.append((r.request.headers.get("x-csrftoken"), r.status))
+                      if "/attendees/" in r.url and r.request.method == "POST" else None)
     tablet.context.set_offline(False)
     _signed_out_then_in_again(tablet, page, register, rows)
     _all_four_saved(page, fake, register, rows)
+    # sent with the token of the new sign-in (asked for), never the expired session's, and none refused for it
+    assert [status for _, status in posts if status != 302] == [200] * 4
+    assert all(token and token != old_token for token, status in posts if status == 200)
 
 
 def test_a_conflict_made_meanwhile_is_shown_side_by_side_and_nothing_is_lost(  # type: ignore[no-untyped-def]
@@ -456,15 +465,19 @@ def test_a_shared_tablet_keeps_each_persons_changes_for_them_and_nothing_else(ta
     page.unroute("**/attendees/*")
 
     # The treatment manager signs in on the same tablet: Fran's change is not sent as theirs, only counted
+    posted: list[str] = []
+    page.on("request", lambda r: posted.append(r.url) if "/attendees/" in r.url and r.method == "POST" else None)
     _sign_in(page, "tm.nw")
     page.locator("#offline-status", has_text="1 change made on this device by someone else is kept until they "
                                              "sign in again.").wait_for()
     _keep_registers_for_offline(page)
     assert _on_the_device(page) == ([[fran, "waiting"]], [f"pd-registers-{manager}"])
     assert _on_the_server(register)["changes"] == 0
+    assert _on_the_server(register, "tm.nw")["changes"] == 0 and not posted  # not even tried as theirs
     page.locator(".app-header__sign-out").tap()  # nothing of theirs waiting: no question
     page.wait_for_url("**/login")
     assert _on_the_device(page) == ([[fran, "waiting"]], [])
+    assert posted == []
 
     # Fran signs in again: her change goes (a new CSRF token, her own session), and the device is clear of it
     _sign_in(page, "fac.nw")
