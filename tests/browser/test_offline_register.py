@@ -588,3 +588,39 @@ def test_nothing_of_a_person_the_user_may_not_see_is_stored_on_the_device(  # ty
     everything = " ".join(stored["caches"]) + stored["changes"]
     assert "Billie" not in everything and crns["Billie Brown"] not in everything
     assert '"owner"' in stored["changes"]  # the tap is there, with nothing of Billie
+
+
+def test_signing_out_sends_what_is_waiting_and_clears_the_device_or_deletes_it_when_asked(tablet, register):  # type: ignore[no-untyped-def]
+    ids = dict(_read(select(User.username, User.id)))
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    clock.freeze(TAPPED_AT)
+    page.get_by_role("link", name="Introduction to Building Choices").tap()
+    alex, billie = _rows(page)[:2]
+    reachable = threading.Event()
+    page.route("**/attendees/*", lambda route: route.continue_() if reachable.is_set()
+               else route.abort("connectionrefused"))
+    _tap(page, alex, "ATTC")
+    page.locator("#offline-status", has_text="the service cannot be reached").wait_for()
+    # The connection is back as she signs out: the change is sent first, then she is signed out with no question
+    reachable.set()
+    page.locator(".app-header__sign-out").tap()
+    page.wait_for_url("**/login")
+    assert page.get_by_role("dialog").count() == 0
+    assert _on_the_server(register)["outcomes"] == {alex: "ATTC"}
+    assert _on_the_device(page) == ([], [])
+    # Again with a change the server cannot be reached for: she chooses to delete it
+    reachable.clear()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    page.goto(f"/sessions/{register}")
+    _tap(page, billie, "UAAB")
+    page.locator("#offline-status", has_text="the service cannot be reached").wait_for()
+    assert _on_the_device(page) == ([[str(ids["fac.nw"]), "waiting"]], [f"pd-registers-{ids['fac.nw']}"])
+    page.locator(".app-header__sign-out").tap()
+    page.get_by_role("dialog", name="Some changes have not been sent yet").get_by_role(
+        "button", name="Sign out and delete the changes").tap()
+    page.wait_for_url("**/login")
+    assert _on_the_device(page) == ([], [])
+    assert _on_the_server(register)["outcomes"] == {alex: "ATTC"}
