@@ -624,3 +624,25 @@ def test_signing_out_sends_what_is_waiting_and_clears_the_device_or_deletes_it_w
     page.wait_for_url("**/login")
     assert _on_the_device(page) == ([], [])
     assert _on_the_server(register)["outcomes"] == {alex: "ATTC"}
+
+
+def test_a_copy_opened_on_a_later_day_says_its_day_and_the_device_clock_says_whether_it_has_started(  # type: ignore[no-untyped-def]
+        tablet, register):
+    """The browser's clock (Playwright's, following the service clock) decides what the copy shows."""
+    page = tablet.start()
+    _sign_in(page, "fac.nw")
+    _keep_registers_for_offline(page)
+    next_week = page.get_by_role("link", name="Understanding myself").get_attribute("href")
+    clock.freeze(datetime(2026, 4, 20, 9, 30))  # a week later, before the session, in the basement
+    tablet.context.set_offline(True)
+    page.goto(next_week)
+    banner = page.locator(".app-offline-copy")
+    banner.wait_for()
+    assert banner.inner_text().strip() == ("Offline copy from 09:12 on Monday 13 April — your changes will be sent "
+                                           "when you are back online")
+    warning = page.get_by_text("This session has not started yet.")
+    warning.wait_for()
+    clock.freeze(datetime(2026, 4, 20, 10, 5))
+    page.reload()
+    banner.wait_for()
+    warning.wait_for(state="hidden")
