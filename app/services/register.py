@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Executable, Select, and_, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app import clock
@@ -27,7 +28,7 @@ from app.models import (
     TemplateCompletion,
     User,
 )
-from app.services import catch_ups
+from app.services import catch_ups, reads
 from app.services.groups import region_filter
 from app.services.ndelius_status import shown_state
 from app.services.programme import SessionTemplateInfo, session_template_info
@@ -200,26 +201,37 @@ def get_session(user: User, session_id: int) -> Session | None:
     )
 
 
-def header(user: User, session_id: int) -> Header | None:
-    """The register page's session (read only), if it is in the user's region (admins: any)."""
+@cache
+def _header_query(any_region: bool) -> Executable:
+    """Built once per process (building a statement costs more than running it; SQLAlchemy then caches its SQL):
+    the values come as bound parameters."""
     parent = aliased(Session)
-    found = db.session.execute(
+    query = (
         select(Session.id, Session.group_id, Session.session_template_id, Session.kind, Session.status,
                Session.starts_at, Session.ends_at, Session.location, Session.notes, Session.parent_id,
                parent.starts_at.label("parent_starts_at"), Group.code, Group.region_id, Group.delivery_location,
                Session.cancel_reason)
         .join(Group, Group.id == Session.group_id).outerjoin(parent, parent.id == Session.parent_id)
-        .where(Session.id == session_id, region_filter(user), Session.deleted_at.is_(None))
-    ).first()
+        .where(Session.id == bindparam("session_id"), Session.deleted_at.is_(None))
+    )
+    return query if any_region else query.where(Group.region_id == bindparam("region_id"))
+
+
+@cache
+def _facilitators_query() -> Executable:
+    return (select(SessionFacilitator.facilitator_id, SessionFacilitator.role, Facilitator.name)
+            .join(Facilitator, Facilitator.id == SessionFacilitator.facilitator_id)
+            .where(SessionFacilitator.session_id == bindparam("session_id")).order_by(SessionFacilitator.id))
+
+
+def header(user: User, session_id: int) -> Header | None:
+    """The register page's session (read only), if it is in the user's region (admins: any)."""
+    found = reads.run(_header_query(user.role == "admin"),
+                      {"session_id": session_id, "region_id": user.region_id}).first()
     if found is None:
         return None
-    facilitators = [
-        Facilitating(facilitator_id, role, Named(name)) for facilitator_id, role, name in db.session.execute(
-            select(SessionFacilitator.facilitator_id, SessionFacilitator.role, Facilitator.name)
-            .join(Facilitator, Facilitator.id == SessionFacilitator.facilitator_id)
-            .where(SessionFacilitator.session_id == session_id).order_by(SessionFacilitator.id)
-        )
-    ]
+    facilitators = [Facilitating(f.facilitator_id, f.role, Named(f.name))
+                    for f in reads.run(_facilitators_query(), {"session_id": session_id})]
     return Header(
         id=found.id, group_id=found.group_id,
         group=GroupRef(found.group_id, found.code, found.region_id, found.delivery_location),
@@ -239,20 +251,19 @@ def attendee(session: Session, attendee_id: int) -> Attendee | None:
     )
 
 
-def rows(session: Session | Header, only: int | None = None) -> list[Row]:
-    """One row per expected person (people who left the group before the session are not expected), in three
-    queries whatever the group size: the people with their records, sync states and completions elsewhere;
-    the history of their records; their other sessions of the same template."""
-    session_id = session.id
-    template_id = session.session_template.id
+@cache
+def _rows_queries(one: bool) -> tuple[Executable, Executable, Executable]:
+    """The three statements of `rows`, built once per process with bound parameters (session_id, template_id,
+    attendee_id, and the expanding ids and referral_ids)."""
     completing = aliased(Attendee)
     elsewhere = (
         select(TemplateCompletion.id).join(completing, completing.id == TemplateCompletion.attendee_id)
         .where(TemplateCompletion.referral_id == Attendee.referral_id,
-               TemplateCompletion.session_template_id == template_id, completing.session_id != session_id)
+               TemplateCompletion.session_template_id == bindparam("template_id"),
+               completing.session_id != bindparam("session_id"))
         .exists()
     )
-    query = (
+    people = (
         select(Attendee.id, Attendee.referral_id, Referral.person_name, Referral.crn, Attendance.id.label("record"),
                Attendance.outcome, Attendance.did_not_engage, Attendance.arrived_at, Attendance.departed_at,
                Attendance.notes, Attendance.recorded_at, Attendance.version, User.name.label("recorded_by"),
@@ -262,14 +273,42 @@ def rows(session: Session | Header, only: int | None = None) -> list[Row]:
         .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
         .outerjoin(User, User.id == Attendance.recorded_by_id)
         .outerjoin(NDeliusAppointment, NDeliusAppointment.attendee_id == Attendee.id)
-        .where(Attendee.session_id == session_id, Attendee.removed_at.is_(None))
+        .where(Attendee.session_id == bindparam("session_id"), Attendee.removed_at.is_(None))
         .order_by(Referral.person_name, Attendee.id)
     )
-    if only is not None:
-        query = query.where(Attendee.id == only)
+    if one:
+        people = people.where(Attendee.id == bindparam("attendee_id"))
+    history = (
+        select(AttendanceHistory.attendee_id, AttendanceHistory.outcome, AttendanceHistory.did_not_engage,
+               AttendanceHistory.arrived_at, AttendanceHistory.departed_at, AttendanceHistory.notes,
+               AttendanceHistory.recorded_at, AttendanceHistory.version, User.name)
+        .outerjoin(User, User.id == AttendanceHistory.recorded_by_id)
+        .where(AttendanceHistory.attendee_id.in_(bindparam("ids", expanding=True)))
+        .order_by(AttendanceHistory.version)
+    )
+    attempts = (
+        select(Attendee.referral_id, Session.id, Session.kind, Session.starts_at, Session.group_id,
+               Session.session_template_id, Group.code, Group.region_id, Attendance.outcome)
+        .join(Session, Session.id == Attendee.session_id).join(Group, Group.id == Session.group_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Attendee.referral_id.in_(bindparam("referral_ids", expanding=True)), Attendee.removed_at.is_(None),
+               Session.session_template_id == bindparam("template_id"), Session.id != bindparam("session_id"),
+               Session.status == "scheduled")
+        .order_by(Session.starts_at)
+    )
+    return people, history, attempts
+
+
+def rows(session: Session | Header, only: int | None = None) -> list[Row]:
+    """One row per expected person (people who left the group before the session are not expected), in three
+    queries whatever the group size: the people with their records, sync states and completions elsewhere;
+    the history of their records; their other sessions of the same template."""
+    people, history, attempts = _rows_queries(only is not None)
+    params: dict[str, Any] = {"session_id": session.id, "template_id": session.session_template.id,
+                              "attendee_id": only}
     result: dict[int, Row] = {}
     past = session.ends_at <= clock.now_local()  # over: an outcome not recorded now needs someone to act
-    for r in db.session.execute(query):
+    for r in reads.run(people, params):
         record = None if r.record is None else Record(
             r.outcome, bool(r.did_not_engage), r.arrived_at, r.departed_at, r.notes, r.recorded_at, r.version,
             Named(r.recorded_by) if r.recorded_by is not None else None)
@@ -280,28 +319,12 @@ def rows(session: Session | Header, only: int | None = None) -> list[Row]:
                            completed_elsewhere=bool(r.completed_elsewhere))
     if not result:
         return []
-    ids = list(result)
-    for h in db.session.execute(
-        select(AttendanceHistory.attendee_id, AttendanceHistory.outcome, AttendanceHistory.did_not_engage,
-               AttendanceHistory.arrived_at, AttendanceHistory.departed_at, AttendanceHistory.notes,
-               AttendanceHistory.recorded_at, AttendanceHistory.version, User.name)
-        .outerjoin(User, User.id == AttendanceHistory.recorded_by_id)
-        .where(AttendanceHistory.attendee_id.in_(ids)).order_by(AttendanceHistory.version)
-    ):
+    for h in reads.run(history, {"ids": list(result)}):
         result[h.attendee_id].history.append(Record(
             h.outcome, bool(h.did_not_engage), h.arrived_at, h.departed_at, h.notes, h.recorded_at, h.version,
             Named(h.name) if h.name is not None else None))
     by_referral = {row.attendee.referral_id: row for row in result.values()}
-    for a in db.session.execute(
-        select(Attendee.referral_id, Session.id, Session.kind, Session.starts_at, Session.group_id,
-               Session.session_template_id, Group.code, Group.region_id, Attendance.outcome)
-        .join(Session, Session.id == Attendee.session_id).join(Group, Group.id == Session.group_id)
-        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
-        .where(Attendee.referral_id.in_(list(by_referral)), Attendee.removed_at.is_(None),
-               Session.session_template_id == template_id, Session.id != session_id,
-               Session.status == "scheduled")
-        .order_by(Session.starts_at)
-    ):
+    for a in reads.run(attempts, dict(params, referral_ids=list(by_referral))):
         other = OtherSession(a.id, a.kind, a.starts_at, a.group_id, GroupRef(a.group_id, a.code, a.region_id),
                              session_template_info(a.session_template_id))
         by_referral[a.referral_id].attempts.append(Attempt(session=other, outcome=a.outcome))
