@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, Executable, bindparam, select
 
 from app import clock
-from app.extensions import db
 from app.models import (
     Attendance,
     Attendee,
@@ -24,7 +24,7 @@ from app.models import (
     TemplateCompletion,
     User,
 )
-from app.services.groups import region_filter
+from app.services import reads
 from app.services.programme import (
     ModuleInfo,
     SessionTemplateInfo,
@@ -142,11 +142,49 @@ class GroupProgress:
     next_session: GridSession | None
 
 
+@cache
+def _group_query(any_region: bool) -> Executable:
+    query = select(Group.id, Group.code, Group.template_id).where(Group.id == bindparam("group_id"))
+    return query if any_region else query.where(Group.region_id == bindparam("region_id"))
+
+
+@dataclass(frozen=True)
+class _GridQueries:
+    sessions: Executable
+    members: Executable
+    outcomes: Executable
+    completions: Executable
+
+
+@cache
+def _grid_queries() -> _GridQueries:
+    """The grid's statements, built once per process (app.services.reads): group_id and referral_ids bound."""
+    group_id: BindParameter[int] = bindparam("group_id")
+    return _GridQueries(
+        sessions=select(Session.id, Session.kind, Session.starts_at, Session.session_template_id)
+        .where(Session.group_id == group_id, Session.status == "scheduled").order_by(Session.starts_at, Session.id),
+        members=select(Membership.referral_id, Membership.left_at, Referral.person_name, Referral.crn,
+                       Referral.status, ReferralProgress.percent, ReferralProgress.complete,
+                       ReferralProgress.referral_id.label("stored"))
+        .join(Referral, Referral.id == Membership.referral_id)
+        .outerjoin(ReferralProgress, ReferralProgress.referral_id == Membership.referral_id)
+        .where(Membership.group_id == group_id)
+        .order_by(Membership.left_at.is_not(None), Referral.person_name),
+        outcomes=select(Attendee.referral_id, Attendee.session_id, Attendance.outcome)
+        .join(Session, Session.id == Attendee.session_id)
+        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
+        .where(Session.group_id == group_id, Session.status == "scheduled", Attendee.removed_at.is_(None)),
+        completions=select(TemplateCompletion.referral_id, TemplateCompletion.session_template_id,
+                           Session.group_id)
+        .join(Attendee, Attendee.id == TemplateCompletion.attendee_id)
+        .join(Session, Session.id == Attendee.session_id)
+        .where(TemplateCompletion.referral_id.in_(bindparam("referral_ids", expanding=True))),
+    )
+
+
 def grid_group(user: User, group_id: int) -> GridGroup | None:
     """The group whose grid is asked for, if it is in the user's region (admins: any): one query."""
-    found = db.session.execute(
-        select(Group.id, Group.code, Group.template_id).where(Group.id == group_id, region_filter(user))
-    ).first()
+    found = reads.run(_group_query(user.role == "admin"), {"group_id": group_id, "region_id": user.region_id}).first()
     return GridGroup(found.id, found.code, template_info(found.template_id)) if found else None
 
 
@@ -154,42 +192,23 @@ def group_progress(group: GridGroup) -> GroupProgress:
     """People × sessions in five queries whatever the group size, from plain columns (Core rows)."""
     now = clock.now_local()
     template = group.template
+    queries = _grid_queries()
     sessions = [
         GridSession(r.id, r.kind, r.starts_at, session_template_info(r.session_template_id))
-        for r in db.session.execute(
-            select(Session.id, Session.kind, Session.starts_at, Session.session_template_id)
-            .where(Session.group_id == group.id, Session.status == "scheduled").order_by(Session.starts_at, Session.id)
-        )
+        for r in reads.run(queries.sessions, {"group_id": group.id})
     ]
     scheduled = {s.session_template.id: s for s in sessions if s.kind == "scheduled"}
-    members = db.session.execute(
-        select(Membership.referral_id, Membership.left_at, Referral.person_name, Referral.crn, Referral.status,
-               ReferralProgress.percent, ReferralProgress.complete, ReferralProgress.referral_id.label("stored"))
-        .join(Referral, Referral.id == Membership.referral_id)
-        .outerjoin(ReferralProgress, ReferralProgress.referral_id == Membership.referral_id)
-        .where(Membership.group_id == group.id)
-        .order_by(Membership.left_at.is_not(None), Referral.person_name)
-    ).all()
+    members = reads.run(queries.members, {"group_id": group.id}).all()
     referral_ids = [m.referral_id for m in members] or [0]
     # (referral, template) -> [(session, outcome)] for this group's sessions
     seen: dict[tuple[int, int], list[tuple[GridSession, str | None]]] = {}
     by_id = {s.id: s for s in sessions}
-    for referral_id, session_id, outcome in db.session.execute(
-        select(Attendee.referral_id, Attendee.session_id, Attendance.outcome)
-        .join(Session, Session.id == Attendee.session_id)
-        .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
-        .where(Session.group_id == group.id, Session.status == "scheduled", Attendee.removed_at.is_(None))
-    ):
+    for referral_id, session_id, outcome in reads.run(queries.outcomes, {"group_id": group.id}):
         session = by_id.get(session_id)
         if session is not None:
             seen.setdefault((referral_id, session.session_template.id), []).append((session, outcome))
     completed: dict[tuple[int, int], int] = {
-        (r, t): g for r, t, g in db.session.execute(
-            select(TemplateCompletion.referral_id, TemplateCompletion.session_template_id, Session.group_id)
-            .join(Attendee, Attendee.id == TemplateCompletion.attendee_id)
-            .join(Session, Session.id == Attendee.session_id)
-            .where(TemplateCompletion.referral_id.in_(referral_ids))
-        )
+        (r, t): g for r, t, g in reads.run(queries.completions, {"referral_ids": referral_ids})
     }
     delivered = [s for s in sessions if s.kind == "scheduled" and s.starts_at <= now]
     upcoming = [s for s in sessions if s.kind == "scheduled" and s.starts_at > now]

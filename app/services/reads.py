@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, Executable
 from app.extensions import db
 
 
-def run(statement: Executable, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
+def run(statement: Executable, params: Mapping[str, Any] | None = None) -> CursorResult[*tuple[Any, ...]]:
     """Run a prebuilt read statement. Changes waiting in the session are flushed first, as the ORM's autoflush
     would, so a read after a write in the same request sees it."""
     session = db.session()

@@ -6,6 +6,7 @@ from typing import cast
 from flask import Blueprint, Flask, flash, make_response, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db, login_manager
@@ -53,6 +54,9 @@ def _to_sign_in() -> ResponseReturnValue:
     return redirect(target)
 
 
+_USER_WITH_REGION = select(User).options(joinedload(User.region)).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     """The cookie carries `id:session_version`; signing out bumps the version, so an old cookie is dead."""
@@ -60,7 +64,8 @@ def load_user(user_id: str) -> User | None:
         uid, version = (int(part) for part in user_id.split(":"))
     except ValueError:
         return None
-    user = db.session.get(User, uid, options=[joinedload(User.region)])  # most pages name the region
+    # Every request runs this: the statement is built once (most pages name the region, so it comes too).
+    user = db.session.execute(_USER_WITH_REGION, {"user_id": uid}).scalar_one_or_none()
     if user is None or user.session_version != version or not user.active:
         return None
     return user
