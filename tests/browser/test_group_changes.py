@@ -1,6 +1,7 @@
 """Journeys in headless Chromium for changing a group and its sessions (issue 15): a treatment manager edits a
 started group (a refusal that names the member, then a new location), at tablet (1024×768, touch) and laptop
-(1366×768) sizes, with a screenshot of each new page (SCREENSHOTS_DIR keeps them) and an axe-core check."""
+(1366×900) sizes, with a screenshot of each new page (SCREENSHOTS_DIR keeps them: SCREENSHOTS_DIR=docs/screenshots/
+group-changes writes its tablet/ and laptop/ folders), an axe-core check and no sideways scrolling."""
 from __future__ import annotations
 
 import os
@@ -27,7 +28,7 @@ from tests.browser.live_server import (  # noqa: F401
 pytestmark = pytest.mark.browser
 SIZES: dict[str, dict[str, Any]] = {
     "tablet": {"viewport": {"width": 1024, "height": 768}, "has_touch": True},
-    "laptop": {"viewport": {"width": 1366, "height": 768}, "has_touch": False},
+    "laptop": {"viewport": {"width": 1366, "height": 900}, "has_touch": False},
 }
 
 
@@ -44,12 +45,20 @@ def page(request, live_server, tmp_path):  # type: ignore[no-untyped-def]  # noq
         shots.mkdir(parents=True, exist_ok=True)
         page.shot = lambda name: page.screenshot(path=str(shots / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
         page.problems = []  # type: ignore[attr-defined]
-        page.check = lambda name: (page.shot(name), page.problems.extend(axe_violations(page)))  # type: ignore[attr-defined]
+        width = SIZES[request.param]["viewport"]["width"]
+        page.check = lambda name: (page.shot(name), page.problems.extend(axe_violations(page)),  # type: ignore[attr-defined]
+                                   page.problems.extend(_sideways(page, name, width)))
         try:
             yield page
         finally:
             close_context(context)
             browser.close()
+
+
+def _sideways(page, name: str, width: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """The page must not scroll sideways at this width (the whole document no wider than the window)."""
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    return [] if scroll_width <= width else [f"{name}: the page is {scroll_width}px wide in a {width}px window"]
 
 
 @pytest.fixture
