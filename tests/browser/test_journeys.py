@@ -17,7 +17,7 @@ from app.models import Attendance, Attendee, Group, Membership, Referral, Sessio
 from app.scheduling import Slot
 from app.services import attendance
 from tests.browser.conftest import touch_drag
-from tests.browser.journey_kit import Journey, journey_page, shots_dir, viewport  # noqa: F401
+from tests.browser.journey_kit import VIEWPORTS, Journey, journey_page, shots_dir, viewport  # noqa: F401
 from tests.browser.live_server import live_server  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -324,6 +324,8 @@ def test_lead_reads_progress_and_exports_csv(journey_page, viewport, progress_wo
     j.press(page.get_by_role("link", name="Reports"))  # the four standard reports (issue 15.5)
     page.get_by_role("heading", name="Reports").wait_for()
     j.check("reports")
+    width = VIEWPORTS[viewport]["viewport"]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
     with page.expect_download() as dosage_csv:
         j.press(page.get_by_role("link", name="Download dosage (CSV)"))
     assert dosage_csv.value.suggested_filename == "dosage-north-west-2026-04-28.csv"
@@ -356,4 +358,10 @@ def test_admin_looks_after_integration_and_facilitators(journey_page, viewport, 
     j.press(page.get_by_role("button", name="Show"))
     page.wait_for_url("**/progress?region_id=*")
     j.check("progress-by-region")
+    j.press(page.get_by_role("link", name="Programmes"))  # programme template versions (issue 15.10)
+    page.get_by_role("heading", name="Programme versions").wait_for()
+    assert page.locator("#versions tbody tr").count() >= 1
+    j.check("programmes")
+    width = VIEWPORTS[viewport]["viewport"]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scrolling
     j.finish()
