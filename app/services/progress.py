@@ -28,14 +28,14 @@ from app.models import (
     TemplateCompletion,
 )
 from app.scheduling import ATTENDED_COMPLIED
+from app.services.programme import template_info
 
 
 def _totals(template_id: int) -> tuple[int, dict[int, int]]:
-    rows = db.session.execute(
-        select(SessionTemplate.module_id, func.count(SessionTemplate.id))
-        .join(Module).where(Module.template_id == template_id).group_by(SessionTemplate.module_id)
-    ).all()
-    per_module = {module_id: count for module_id, count in rows}
+    """Sessions in the version, and per module: from the per-process catalogue (a stored version never
+    changes), so a save runs no query for it."""
+    per_module = {module.id: len(module.session_templates)
+                  for module in template_info(template_id).modules if module.session_templates}
     return sum(per_module.values()), per_module
 
 
@@ -104,8 +104,12 @@ def restart(referral: Referral, template_id: int) -> ReferralProgress:
 
 # ------------------------------------------------------------------------------------------------ updates
 
-def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
-    """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap)."""
+_NOT_READ = -1
+
+
+def refresh_referral(referral: Referral, template_id: int, from_id: int | None = _NOT_READ) -> ReferralProgress:
+    """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap). `from_id`:
+    `restarted_from(referral.id)` when the caller has just read it."""
     template_id = programme_template_id(referral.id, template_id)
     total, per_module = _totals(template_id)
     done = dict(db.session.execute(
@@ -122,7 +126,8 @@ def refresh_referral(referral: Referral, template_id: int) -> ReferralProgress:
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
     progress.percent = (100 * completed // total) if total else 0
     progress.complete = total > 0 and completed == total
-    from_id = restarted_from(referral.id)
+    if from_id == _NOT_READ:
+        from_id = restarted_from(referral.id)
     query = _outcome_counts().where(Attendee.referral_id == referral.id)
     if from_id is not None:
         query = query.where(Attendee.membership_id >= from_id)
@@ -157,7 +162,7 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProg
     template_id = session.session_template_id
     from_id = restarted_from(attendee.referral_id)
     if not counts_towards_programme(attendee, from_id):  # attendance from before a restart: history only
-        return refresh_referral(attendee.referral, session.group.template_id)
+        return refresh_referral(attendee.referral, session.group.template_id, from_id)
     existing = db.session.scalar(select(TemplateCompletion).filter_by(
         referral_id=attendee.referral_id, session_template_id=template_id).execution_options(populate_existing=True))
     if attendance.outcome == ATTENDED_COMPLIED:
@@ -177,7 +182,7 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProg
         else:
             existing.attendee_id = other
     db.session.flush()
-    return refresh_referral(attendee.referral, session.group.template_id)
+    return refresh_referral(attendee.referral, session.group.template_id, from_id)
 
 
 # --------------------------------------------------------------------------------------------- verification
