@@ -45,6 +45,9 @@ def _visible(referral_id: int) -> Referral:
     return referral
 
 
+visible_person = _visible  # the pages that show one person's own details answer as the person's page does
+
+
 def local_datetime(moment: datetime | None) -> str:
     return moment.astimezone(clock.LONDON).strftime("%-d %b %Y %H:%M") if moment else ""
 

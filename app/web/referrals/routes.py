@@ -1,7 +1,7 @@
 """The waiting list and "Find a group" (bus stopping) for a person on it."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
@@ -15,6 +15,7 @@ from app.services.errors import ServiceError
 from app.services.groups import get_group
 from app.web.access import MANAGERS, is_htmx, roles
 from app.web.input_bounds import parse_id, parse_page
+from app.web.people.routes import visible_person
 from app.web.permissions import LEADS
 from app.web.referrals.forms import WaitingListFilters
 
@@ -38,7 +39,7 @@ def index() -> ResponseReturnValue:
 
 
 def _find_page(referral_id: int, errors: list[tuple[str, str | None]] | None = None, status: int = 200) -> ResponseReturnValue:
-    referral = waiting.get_referral(current_user, referral_id) or abort(404)
+    referral = visible_person(referral_id)  # what they cannot do is theirs: a restricted person answers 403
     position, fitting, others = bus_stop.find_groups(referral)
     current = membership_service.active_membership(referral)
     return render_template("referrals/find.html", referral=referral, position=position, fitting=fitting,
@@ -55,7 +56,7 @@ def find_group(referral_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/allocate", methods=["POST"])
 @roles(*MANAGERS)
 def allocate(referral_id: int) -> ResponseReturnValue:
-    referral = waiting.get_referral(current_user, referral_id) or abort(404)
+    referral = visible_person(referral_id)
     group_id = request.form.get("group_id", type=parse_id)
     group = get_group(current_user, group_id) if group_id else None
     if group is None:
