@@ -98,3 +98,48 @@ def test_sync_tag_says_where_each_session_stands(app):  # type: ignore[no-untype
     assert "In nDelius" in shown["synced"] and "govuk-tag--green" in shown["synced"]
     assert "Waiting" in shown["pending"] and "Needs attention" in shown["needs_attention"]
     assert "Removed from nDelius" in shown["deleted"] and shown[None] == ""
+
+
+def _cells(html: str, heading_id: str) -> list[list[str]]:
+    """The rows of the table under the heading with this id, each as its cells' text."""
+    import re
+
+    section = html.split(f'id="{heading_id}"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r'<tr class="govuk-table__row">(.*?)</tr>', section, re.DOTALL)
+    return [[" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row,
+                                                                                    re.DOTALL)]
+            for row in rows if "<td" in row]
+
+
+def test_a_referral_that_disagrees_with_ndelius_is_listed_with_both_values(browser, world):  # type: ignore[no-untyped-def]
+    """Issue 14.3: a referral whose name and date of birth differ from nDelius's is listed on the Integration
+    page, one row per detail, with what the referral said and what nDelius says (used), linked to their page;
+    once resolved it is gone."""
+    from datetime import date
+
+    from app.integrations.probation_cases import Case, Component
+    from app.services import case_data
+
+    region = world.region("NW", "North West")
+    world.user(region, "treatment_manager", "tm.nw")
+    casey = world.referral(region, "Casey Jones", "X700001")
+    casey.date_of_birth = date(1990, 5, 4)
+    case_data.record_referral(casey)
+    case_data.apply_case(casey, Case("X700001", "Casey Jonas", date(1990, 4, 5), "male", "NW",
+                                     (Component(casey.requirement_id, 1, None, None),), ()))
+    db.session.commit()
+
+    browser.sign_in("tm.nw")
+    html = browser.get("/integration").get_data(as_text=True)
+    assert "Referrals that disagree with nDelius (2)" in html
+    assert sorted(_cells(html, "case-disagreements")) == [
+        ["Casey Jonas", "Date of birth", "1990-05-04", "1990-04-05"],
+        ["Casey Jonas", "Name", "Casey Jones", "Casey Jonas"],
+    ]
+    assert html.count(f'href="/people/{casey.id}#details"') == 2
+
+    for open_ in case_data.open_disagreements(referral_id=casey.id):
+        browser.post(f"/people/{casey.id}/disagreements/{open_.id}/resolve", {"note": "Referral corrected"})
+    html = browser.get("/integration").get_data(as_text=True)
+    assert "Referrals that disagree with nDelius (0)" in html and "None: every referral agrees with nDelius." in html
+    assert "Casey Jones" not in html
