@@ -60,6 +60,7 @@ def record(referral: Referral) -> PersonRecord:
         .where(Attendee.referral_id == referral.id, Session.status == "scheduled")
         .options(joinedload(Attendee.attendance),
                  joinedload(Attendee.session).joinedload(Session.group),
+                 joinedload(Attendee.session).joinedload(Session.parent),  # a catch-up's missed session
                  joinedload(Attendee.session).joinedload(Session.session_template).joinedload(SessionTemplate.module))
         .order_by(Session.starts_at, Attendee.id)))
     return PersonRecord(

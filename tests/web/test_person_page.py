@@ -1,6 +1,7 @@
 """The person's page (issue 14.5) and the two sources of truth shown on it (14.3)."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import select
@@ -89,3 +90,78 @@ def test_ndelius_refusing_a_terminated_requirement_stops_further_appointments(ap
     assert states == {"needs_attention"}
     reasons = {a.last_error for a in db.session.scalars(select(NDeliusAppointment))}
     assert all("requirement" in r for r in reasons)
+
+
+def _rows(html: str, heading_id: str) -> list[str]:
+    """The text of each body row of the table under the heading with this id."""
+    section = html.split(f'id="{heading_id}"', 1)[1].split("</table>", 1)[0].split("<tbody", 1)[1]
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split())
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", section, re.DOTALL)]
+
+
+def test_the_person_page_shows_bus_stopping_and_a_catch_up_against_the_session_it_replaces(app, world, browser):  # type: ignore[no-untyped-def]
+    """Issue 14.5: someone who missed 2.1 in group A and caught up, then left A (bus stopping) and joined B at
+    their point: both groups are listed with when they joined and left, and the catch-up is listed with the
+    session it replaces."""
+    from datetime import date, time
+
+    from app.models import Attendee
+    from app.scheduling import Slot
+    from app.services import catch_ups as catch_up
+
+    tuesday = Slot(1, time(10))
+    clock.freeze(datetime(2026, 3, 1, 9))
+    region = world.region()
+    manager = world.user(region, "treatment_manager", "tm")
+    bo = world.referral(region, "Bo Stop", crn="X500004")
+    group_a = world.group(manager, "A", start=date(2026, 3, 3), slots=(tuesday,))
+    first = membership.allocate(manager, group_a, bo).membership
+    world.started(group_a, manager)
+
+    def attendee_at(group, number):  # type: ignore[no-untyped-def]
+        return next(a for a in db.session.scalars(select(Attendee).join(Session).where(
+            Session.group_id == group.id, Attendee.referral_id == bo.id, Session.kind == "scheduled"))
+            if (a.session.session_template.module.module_number, a.session.session_template.session_number)
+            == number)
+
+    clock.freeze(datetime(2026, 3, 25, 12))
+    missed = attendee_at(group_a, (2, 1))
+    attendance.record(manager, missed, outcome="UAAB", seen_version=None)
+    db.session.commit()
+    lead = next(sf.facilitator_id for sf in missed.session.facilitators if sf.role == "lead")
+    caught_up = catch_up.schedule(manager, missed.session, referral_ids=[bo.id], on=date(2026, 3, 27),
+                                  at=time(14), facilitator_id=lead, key="bo-catch-up")
+    db.session.commit()
+
+    clock.freeze(datetime(2026, 4, 22, 12))
+    attendance.record(manager, caught_up.attendees[0], outcome="ATTC", seen_version=None, notes="Caught up")
+    for number in ((1, 1), (2, 2), (2, 3), (3, 1), (3, 2)):
+        attendance.record(manager, attendee_at(group_a, number), outcome="ATTC", seen_version=None)
+    db.session.commit()
+    membership.remove(manager, first, reason="Moved house", new_status="Awaiting allocation")
+    db.session.commit()
+    clock.freeze(datetime(2026, 4, 23, 12))
+    group_b = world.started(world.group(manager, "B", start=date(2026, 3, 3), slots=(tuesday,)), manager)
+    membership.allocate(manager, group_b, bo)
+
+    browser.sign_in("tm")
+    page = browser.get(f"/people/{bo.id}").get_data(as_text=True)
+    groups = page.split('id="groups"', 1)[1].split("</ul>", 1)[0]
+    items = re.findall(r"<li>(.*?)</li>", groups, re.DOTALL)
+    assert [" ".join(re.sub(r"<[^>]+>", " ", item).split()) for item in items] == [
+        ("Group A : joined 1 Mar 2026 09:00, left 22 Apr 2026 12:00 (Awaiting allocation): Moved house – bus "
+         "stopping: may rejoin a group at the same point within 12 weeks"),
+        "Group B : joined 23 Apr 2026 12:00 (current)",
+    ]
+    rows = _rows(page, "sessions")
+    assert rows[1:3] == [
+        "24 Mar 2026, 10:00 Getting started: Introduction to Building Choices Group A ✗ Did not attend",
+        ("27 Mar 2026, 14:00 Getting started: Introduction to Building Choices Catch-up Catch-up for the session on "
+         "24 Mar 2026 A ✓ Attended Caught up"),
+    ]
+    assert f'Catch-up for <a class="govuk-link" href="/sessions/{missed.session_id}">the session on 24 Mar 2026</a>' in page
+    assert page.count("Catch-up for ") == 1  # only the catch-up says what it replaces
+    # the sessions of A after they left stay listed, no longer expected; B's are theirs now
+    assert "28 Apr 2026, 10:00 Managing myself: Managing my feelings, part 1 Group A no longer expected (left the " \
+           "group) … To be confirmed" in rows
+    assert "28 Apr 2026, 10:00 Managing myself: Managing my feelings, part 1 Group B … To be confirmed" in rows
