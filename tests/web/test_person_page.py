@@ -4,13 +4,15 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from app import clock
 from app.extensions import db
 from app.integrations.probation_cases import Case, Component
-from app.models import CaseDisagreement, Session
+from app.models import CaseDisagreement, Membership, Session
 from app.services import attendance, case_data, membership
+from app.services.errors import ServiceError
 
 
 def test_the_person_page_shows_both_sources_history_groups_sessions_and_completion(app, world, browser):  # type: ignore[no-untyped-def]
@@ -60,12 +62,14 @@ def test_a_terminated_requirement_shows_on_the_person_and_stops_allocation(app, 
     page = browser.get(f"/people/{sam.id}").get_data(as_text=True)
     assert "No further appointments" in page and "ended on 1 May 2026" in page
     group = world.group(manager, "BC2")
-    try:
+    with pytest.raises(ServiceError, match="^" + re.escape(
+            f"No further appointments can be made for Sam Smith: nDelius shows this person's requirement "
+            f"{sam.requirement_id} as ended on 1 May 2026: no further appointments can be made for them until it is "
+            "replaced in nDelius") + "$") as refused:
         membership.allocate(manager, group, sam)
-    except Exception as exc:  # noqa: BLE001
-        assert "no further appointments" in str(exc).lower()
-    else:
-        raise AssertionError("allocation should be refused")
+    assert refused.value.field == "referral_id"
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Membership)) == 0  # nothing written
 
 
 def test_ndelius_refusing_a_terminated_requirement_stops_further_appointments(app, world, case_ndelius):  # type: ignore[no-untyped-def]
@@ -90,6 +94,15 @@ def test_ndelius_refusing_a_terminated_requirement_stops_further_appointments(ap
     assert states == {"needs_attention"}
     reasons = {a.last_error for a in db.session.scalars(select(NDeliusAppointment))}
     assert all("requirement" in r for r in reasons)
+    # and once out of the group, nobody can allocate them to another while nDelius refuses their requirement
+    membership.remove(manager, membership.active_membership(kim), reason="Requirement ended",
+                      new_status="Awaiting allocation")
+    db.session.commit()
+    with pytest.raises(ServiceError, match="^" + re.escape(
+            "No further appointments can be made for Kim Wood: nDelius refused an appointment because it no longer "
+            "accepts this person's requirement or licence condition (\"Invalid Requirement IDs\"): it may have been "
+            "terminated. No further appointments can be made for them until it is put right in nDelius") + "$"):
+        membership.allocate(manager, world.group(manager, "BC4"), kim)
 
 
 def _rows(html: str, heading_id: str) -> list[str]:
