@@ -86,6 +86,9 @@ def test_cancelling_a_session_keeps_it_struck_through_with_the_reason_and_tells_
             "schedule") in register
     assert "This session was cancelled: The room is flooded." in register
     assert '<strong class="govuk-tag govuk-tag--grey">Cancelled</strong>' in register
+    # its rows show what is stored, with no outcome buttons (a save would be refused)
+    assert register.count('class="app-register-row"') == 3 and 'name="outcome"' not in register
+    assert register.count("<dt>Notes</dt><dd>None</dd>") == 3
     schedule = browser.get(f"/groups/{group_id}").data.decode()
     row_start = schedule.index('app-schedule__cancelled')
     row = schedule[row_start:schedule.index("</tr>", row_start)]

@@ -111,7 +111,9 @@ def outcome_macros() -> Any:
 
 
 def _context(session: Session | register_service.Header, **extra: Any) -> dict[str, Any]:
-    return dict(session=session, editable=attendance_service.can_record(current_user, session),
+    editable = attendance_service.can_record(current_user, session)
+    # A cancelled session's rows show what is stored, with no outcome buttons: the save refuses them anyway.
+    return dict(session=session, editable=editable, records_outcomes=editable and session.status != "cancelled",
                 is_manager=current_user.role in MANAGERS, outcomes=OUTCOMES, main_outcomes=MAIN_OUTCOMES,
                 absence_outcomes=ABSENCE_OUTCOMES, new_key=new_key,
                 shown_values=lambda row: RowForm.shown(attendance_service.RowInput.of(row.attendance)),
