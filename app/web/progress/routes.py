@@ -1,10 +1,13 @@
 """Progress for leads: a group's people × sessions grid, the regional dashboard and its CSV export."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 
 from app import clock
 from app.services import progress_grid, progress_report
@@ -39,8 +42,24 @@ def group(group_id: int) -> ResponseReturnValue:
     found = progress_grid.grid_group(current_user, group_id) or abort(404)
     report = progress_grid.group_progress(found)
     restricted.mask_people(row.referral for row in report.rows)  # LAO: one batched check for the grid
-    return render_template("progress/group.html", report=report,
+    return render_template("progress/group.html", report=report, grid_cell=grid_cells(),
                            o=current_app.jinja_env.get_template("register/_outcomes.html").module)
+
+
+def grid_cells() -> Callable[[progress_grid.Column, progress_grid.Cell], Markup]:
+    """A grid cell's HTML (progress/_cell.html), rendered once per distinct cell of a column and reused for the
+    request: a grid repeats a handful of cells a column (complete, upcoming, ...), so most of its cells cost a
+    dictionary lookup instead of a template render."""
+    macro = current_app.jinja_env.get_template("progress/_cell.html").module.cell_html  # type: ignore[attr-defined]
+    rendered: dict[tuple[int, str, str | None, int, int], Markup] = {}
+
+    def cell(column: progress_grid.Column, cell: progress_grid.Cell) -> Markup:
+        key = (id(column), cell.state, cell.outcome, cell.catch_ups, cell.one_to_ones)
+        found = rendered.get(key)
+        if found is None:
+            found = rendered[key] = macro(column, cell)
+        return found
+    return cell
 
 
 @bp.route("/export.csv")
