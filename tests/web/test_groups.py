@@ -183,6 +183,15 @@ def test_thirty_minutes_idle_signs_you_out(browser, north):  # type: ignore[no-u
     assert browser.get("/groups").status_code == 302
 
 
+def test_the_idle_clock_moves_a_minute_at_a_time_so_most_pages_leave_the_cookie_alone(browser, north):  # type: ignore[no-untyped-def]
+    browser.sign_in("tm.nw")
+    _age_session(browser, last_seen=2 * 60)
+    moved = browser.get("/groups")
+    assert moved.status_code == 200 and "Set-Cookie" in moved.headers  # last seen two minutes ago: updated
+    again = browser.get("/groups")
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers  # within the minute: unchanged
+
+
 def test_ten_hours_after_sign_in_the_session_ends_even_when_active(browser, north):  # type: ignore[no-untyped-def]
     browser.sign_in("tm.nw")
     _age_session(browser, signed_in_at=10 * 3600 + 1, last_seen=10)

@@ -18,6 +18,9 @@ bp = Blueprint("auth", __name__)
 bp.record_once(lambda state: hmpps.init_app(cast(Flask, state.app)))
 IDLE_TIMEOUT_SECONDS = 30 * 60
 ABSOLUTE_TIMEOUT_SECONDS = 10 * 60 * 60
+# The idle clock moves in steps of a minute: a request within a minute of the last one leaves the session cookie
+# as it is (no new signature, no Set-Cookie), and idle time is still measured to the minute.
+LAST_SEEN_STEP_SECONDS = 60
 
 
 @bp.before_app_request
@@ -33,7 +36,8 @@ def enforce_session_timeouts() -> ResponseReturnValue | None:
         session.clear()
         flash("You were signed out because the session timed out. Sign in again to continue.", "info")
         return _to_sign_in()
-    session["last_seen"] = int(now)
+    if now - last_seen >= LAST_SEEN_STEP_SECONDS:  # not every request: an unchanged session is not re-signed
+        session["last_seen"] = int(now)
     return None
 
 
