@@ -17,8 +17,8 @@ from app.extensions import db
 
 def run(statement: Executable, params: Mapping[str, Any] | None = None) -> CursorResult[*tuple[Any, ...]]:
     """Run a prebuilt read statement. Changes waiting in the session are flushed first, as the ORM's autoflush
-    would, so a read after a write in the same request sees it."""
+    would (and not inside `no_autoflush`), so a read after a write in the same request sees it."""
     session = db.session()
-    if session.new or session.dirty or session.deleted:
+    if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
     return session.connection().execute(statement, params or {})
