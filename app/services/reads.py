@@ -1,4 +1,4 @@
-"""Fast reads for the pages read most (the register, the tap, the grid, the calendar, the dashboard).
+"""Fast reads for the pages read most: the register (its page and the answer to a tap) and the progress grid.
 
 Building a SQLAlchemy statement costs more than running it, and the ORM's execution path (even for plain
 columns) costs more again: measured on the register, 2.6 ms of CPU for its header and 4.4 ms for its rows,
