@@ -443,12 +443,19 @@ def test_times_flags_and_notes_wait_too_and_are_saved_in_the_order_they_were_mad
 
 
 _ON_THE_DEVICE = """() => new Promise((resolve, reject) => {
+  // Never wait for ever (page.evaluate has no timeout): a store that does not answer fails the test, saying so
+  const late = setTimeout(() => reject(new Error('the device store did not answer within 10 s')), 10000)
+  const fail = (error) => { clearTimeout(late); reject(error) }
   const open = indexedDB.open('programme-delivery-offline', 1)
   open.onupgradeneeded = () => open.result.createObjectStore('changes', {keyPath: 'seq', autoIncrement: true})
-  open.onerror = () => reject(open.error)
+  open.onerror = () => fail(open.error)
+  open.onblocked = () => fail(new Error('the device store is blocked by another connection'))
   open.onsuccess = () => {
     const all = open.result.transaction('changes').objectStore('changes').getAll()
-    all.onsuccess = () => { open.result.close(); resolve(all.result.map(c => [c.owner, c.state])) }
+    all.onerror = () => { open.result.close(); fail(all.error) }
+    all.onsuccess = () => {
+      clearTimeout(late); open.result.close(); resolve(all.result.map(c => [c.owner, c.state]))
+    }
   }
 })"""
 
