@@ -292,26 +292,6 @@ def test_taps_made_offline_survive_closing_the_page_and_are_saved_once_back_onli
     _back_online_all_four_saved(tablet, page, fake, register, rows)
 
 
-def test_taps_made_offline_survive_the_tablet_sleeping_and_are_sent_when_it_wakes(  # type: ignore[no-untyped-def]
-        tablet, rq_worker, fake, register):
-    """The tablet goes to sleep with three taps waiting (the page frozen: no timers, no events), the
-    connection comes back while it sleeps, and it wakes: the page carries on where it was and sends them."""
-    page, rows = _offline_with_three_taps(tablet, register)
-    cdp = tablet.context.new_cdp_session(page)
-    cdp.send("Page.setWebLifecycleState", {"state": "frozen"})
-    tablet.context.set_offline(False)  # the connection is back while the tablet sleeps
-    assert _on_the_server(register)["changes"] == 0  # nothing is sent by a frozen page
-    cdp.send("Page.setWebLifecycleState", {"state": "active"})  # it wakes
-    for row in rows[:3]:
-        _saved(page, row)
-    page.locator("#register-count", has_text="3 of 5").wait_for()
-    # the live register (not a copy from the device): once nothing waits, the offline banner goes
-    page.locator("#offline-status").wait_for(state="hidden")
-    assert page.locator(".app-register-row--waiting").count() == 0
-    expected = dict(zip(rows, EXPECTED[:3], strict=False))
-    assert _on_the_server(register) == {"outcomes": expected, "changes": 3, "keys": 3}
-
-
 def test_taps_made_offline_survive_a_browser_restart(tablet, rq_worker, fake, register):  # type: ignore[no-untyped-def]
     """Closing the browser also ends the sign-in (its cookie lasts as long as the browser): the changes wait
     for the person to sign in again."""
