@@ -5,6 +5,7 @@ A feature joins the service navigation by defining `NAV = [(order, label, endpoi
 routes module."""
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 
@@ -30,8 +31,10 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(routes.bp)
         _nav.extend(getattr(routes, "NAV", []))
     _nav.sort()
+    _nav_items.cache_clear()
     app.context_processor(navigation)
     _remember_fixed_urls(app)
+    _remember_csrf_tokens(app)
 
     @app.errorhandler(400)
     def bad_request(error: HTTPException) -> ResponseReturnValue:
@@ -107,17 +110,61 @@ def _remember_fixed_urls(app: Flask) -> None:
     app.extensions["fixed_urls"] = url_for
 
 
+CSRF_TOKENS_KEPT = 4096
+
+
+def _remember_csrf_tokens(app: Flask) -> None:
+    """Every page puts the CSRF token in its layout, and Flask-WTF signs it afresh for each request (HMAC and a
+    timestamp: about 0.3 ms, a tenth of a small page). Tokens here have no time limit (WTF_CSRF_TIME_LIMIT is
+    None: a token lives as long as its session), so the signed form of a session's token is kept per process,
+    keyed by that session's own secret token, and reused."""
+    from collections import OrderedDict
+
+    from flask import g, session
+    from flask_wtf.csrf import generate_csrf
+
+    if app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return  # signed tokens expire: each page signs its own
+    signed: OrderedDict[tuple[str, str], str] = OrderedDict()
+
+    def csrf_token() -> str:
+        if "csrf_token" in g:
+            return str(g.csrf_token)
+        raw = session.get("csrf_token")
+        key = (str(app.secret_key), raw) if isinstance(raw, str) else None
+        token = signed.get(key) if key else None
+        if token is None:
+            token = generate_csrf()
+            key = (str(app.secret_key), session["csrf_token"])
+            signed[key] = token
+            while len(signed) > CSRF_TOKENS_KEPT:
+                signed.popitem(last=False)
+        g.csrf_token = token  # what generate_csrf() gives for the rest of the request
+        return token
+
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(lambda: {"csrf_token": csrf_token})  # after Flask-WTF's own, so this one is used
+
+
 def navigation() -> dict:
-    """The service navigation for the signed-in user's role."""
-    from flask import current_app, request
+    """The service navigation for the signed-in user's role (worked out once per role and path per process)."""
+    from flask import request
     from flask_login import current_user
 
-    if not current_user.is_authenticated:
+    user = current_user._get_current_object()
+    if not user.is_authenticated:
         return {}
+    return {"nav_items": _nav_items(user.role, request.script_root, request.path)}
+
+
+@functools.lru_cache(maxsize=4096)
+def _nav_items(role: str, script_root: str, path: str) -> list[tuple[str, str, bool]]:
+    from flask import current_app
+
     url_for = current_app.extensions["fixed_urls"]
     items = []
     for _order, label, endpoint, roles in _nav:
-        if current_user.role in roles:
+        if role in roles:
             url = url_for(endpoint)
-            items.append((label, url, request.path == url or request.path.startswith(url + "/")))
-    return {"nav_items": items}
+            items.append((label, url, path == url or path.startswith(url + "/")))
+    return items

@@ -16,7 +16,6 @@ Counts are not touched: a restricted person still counts in every total.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -30,9 +29,27 @@ from app.extensions import db
 from app.models import Referral
 from app.services import lao
 
-# Matched on the body's bytes: about three times faster than on its decoded text (it runs on every page), and
-# an ASCII word boundary can only find more CRNs than a Unicode one.
-CRN_TOKEN = re.compile(rb"\b[A-Z][0-9]{6}\b")
+# A CRN is a capital letter and six digits, standing alone (an ASCII word boundary either side: it can only find
+# more CRNs than a Unicode one). The body is searched on its bytes, every page, so not with a regular expression
+# (2-3 ms for a 200 KB page): it is first mapped byte for byte (capitals to "A", digits to "0", other word
+# characters to "a", everything else to " "), and then "A000000" with a space or an end either side is looked
+# for with bytes.find. Same matches as `\b[A-Z][0-9]{6}\b`, about seven times faster (tests/unit/test_crn_scan.py).
+_CRN_SHAPES = bytes(ord("A") if 65 <= b <= 90 else ord("0") if 48 <= b <= 57
+                    else ord("a") if 97 <= b <= 122 or b == 95 else ord(" ") for b in range(256))
+_CRN_SHAPE = b"A000000"
+
+
+def crns_in(raw: bytes) -> set[str]:
+    """Every CRN-shaped token in a body."""
+    shapes = raw.translate(_CRN_SHAPES)
+    found: set[str] = set()
+    at = shapes.find(_CRN_SHAPE)
+    while at != -1:
+        end = at + len(_CRN_SHAPE)
+        if (at == 0 or shapes[at - 1] == 32) and (end == len(shapes) or shapes[end] == 32):
+            found.add(raw[at:end].decode())
+        at = shapes.find(_CRN_SHAPE, at + 1)
+    return found
 SCRUBBED_TYPES = ("text/html", "text/csv", "application/json", "text/plain")
 
 
@@ -110,7 +127,7 @@ def scrub(response: Response) -> Response:
     if username is None:
         return response
     raw = response.get_data()
-    decisions = decide({crn.decode() for crn in CRN_TOKEN.findall(raw)})
+    decisions = decide(crns_in(raw))
     hidden: dict[str, str] = dict(g.get("lao_hidden", {}))
     newly = [crn for crn, access in decisions.items() if not access.allowed and crn not in hidden]
     if newly:
