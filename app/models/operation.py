@@ -40,7 +40,7 @@ class Operation(Model):
     result: Mapped[dict | None] = mapped_column(JSON)
     job_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, index=True)
 
     user: Mapped[User | None] = relationship()
     steps: Mapped[list[OperationStep]] = relationship(order_by="OperationStep.position")

@@ -5,13 +5,14 @@ again, so a job killed at any point and run again ends exactly where an uninterr
 J2, J4)."""
 from __future__ import annotations
 
+import functools
 import time as time_module
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from redis import Redis
-from sqlalchemy import func, select
+from sqlalchemy import CompoundSelect, bindparam, func, select, union
 from sqlalchemy.exc import IntegrityError
 
 from app import clock
@@ -20,6 +21,7 @@ from app.models import NDeliusAppointment, Operation, OperationStep, Session, Us
 from app.models.base import utcnow
 from app.services import audit, operations, outbox
 from app.services.errors import ServiceError
+from app.services.reads import run
 from app.services.reschedule.outcome import rebook_entries
 from app.services.reschedule.plan import (
     STALLED_AFTER,
@@ -242,9 +244,24 @@ def carry_on(operation_id: int, redis: Redis | None = None) -> Operation:
     return db.session.get(Operation, operation_id)  # type: ignore[return-value]
 
 
+@functools.cache
+def _groups_with_recent_reschedules() -> CompoundSelect:
+    """Groups with a reschedule running, or one that ended lately and not well: a few in the country at any time,
+    found by index (the partial unique index for running ones, updated_at for the rest). Built once."""
+    kinds = Operation.kind.in_(RESCHEDULE_KINDS)
+    running = select(Operation.group_id).where(kinds, Operation.status.in_(ACTIVE))
+    lately = select(Operation.group_id).where(kinds, Operation.status != "succeeded",
+                                              Operation.updated_at >= bindparam("since"))
+    return union(running, lately)
+
+
 def latest_reschedules(group_ids: Sequence[int], since: datetime) -> list[Operation]:
     """The most recent reschedule of each group that is still running, has stalled or failed (for the calendar
-    page), newest first."""
+    page), newest first. The calendar asks on every load, for every group it shows (hundreds in a region
+    month): the few groups with such a reschedule anywhere are looked up first, and only those are loaded."""
+    if group_ids:
+        recent = {row[0] for row in run(_groups_with_recent_reschedules(), {"since": since})}
+        group_ids = [group_id for group_id in group_ids if group_id in recent]
     if not group_ids:
         return []
     latest = (

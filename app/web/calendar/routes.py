@@ -120,6 +120,11 @@ def index() -> ResponseReturnValue:
     context = _calendar_context(request.args)
     if is_htmx():
         return render_block("calendar/index.html", "calendar", **context)
+    region, scope_value = context["choice"].region_id, context["scope_value"]
+    context["scope_options"] = region_cache.fragment(
+        "calendar-scope", region, (scope_value, current_user.facilitator_id),
+        lambda _as_of: render_block("calendar/index.html", "scope_options", groups=context["groups"],
+                                    facilitators=context["facilitators"], scope_value=scope_value))
     return render_template("calendar/index.html", **context)
 
 
