@@ -5,9 +5,16 @@ Every commit that changed something those pages show replaces its region's gener
 region; every region's for an admin or a background job), and a kept fragment is used only under the
 generations it was made with: a change someone has just made is on their next load, whichever process serves
 it, and anyone else's shows within REGION_CACHE_SECONDS. Each fragment says when it was worked out ("as of
-10:42:05"). Without Redis nothing is kept: every load works the page out again."""
+10:42:05"). Without Redis nothing is kept: every load works the page out again.
+
+What is kept is kept twice: in the process (no round trip), and in Redis under the same key, so that one process
+works a region's page out and the others take it (a groups list of 400 groups costs 300 ms of database time to
+work out; every server process doing so every few seconds was a quarter of a core under load). Only plain values
+go to Redis, as JSON: rendered HTML, strings, numbers, and lists and tuples of them."""
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import secrets
 import time
@@ -65,7 +72,11 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
     now = time.monotonic()
     if found is not None and found.expires > now:
         return found.value
-    value = make(clock.now_local())
+    shared = _shared_key(full_key)
+    value = _shared_get(state, shared)
+    if value is _MISSING:
+        value = make(clock.now_local())
+        _shared_set(state, shared, value, seconds)
     store[full_key] = _Kept(now + seconds, value)
     store.move_to_end(full_key)
     while len(store) > MAX_KEPT:
@@ -76,6 +87,61 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
 def fragment(page: str, region_id: int | None, key: Hashable, render: Callable[[datetime], str]) -> Markup:
     """Rendered HTML, kept as `kept` keeps values. `render` is an autoescaped template's output."""
     return kept(page, region_id, key, lambda as_of: Markup(render(as_of)))  # nosec B704
+
+
+_MISSING: Any = object()
+
+
+def _shared_key(full_key: Hashable) -> str:
+    digest = hashlib.sha256(repr(full_key).encode()).hexdigest()[:32]
+    return f"{current_app.config['RQ_QUEUE']}:region-kept:{digest}"
+
+
+def _to_json(value: Any) -> Any:
+    """Plain values as JSON, keeping what is HTML (Markup) and what is a tuple; anything else is not shared."""
+    if isinstance(value, Markup):
+        return {"html": str(value)}
+    if isinstance(value, tuple):
+        return {"tuple": [_to_json(item) for item in value]}
+    if isinstance(value, list):
+        return [_to_json(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "html" in value:
+            return Markup(value["html"])  # nosec B704  (HTML this service rendered and autoescaped)
+        return tuple(_from_json(item) for item in value["tuple"])
+    if isinstance(value, list):
+        return [_from_json(item) for item in value]
+    return value
+
+
+def _shared_get(state: dict[str, Any], key: str) -> Any:
+    from app.extensions import redis_connection
+
+    try:
+        raw = redis_connection().get(key)
+    except RedisError:
+        state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
+        return _MISSING
+    return _MISSING if raw is None else _from_json(json.loads(raw))
+
+
+def _shared_set(state: dict[str, Any], key: str, value: Any, seconds: float) -> None:
+    from app.extensions import redis_connection
+
+    try:
+        encoded = json.dumps(_to_json(value))
+    except TypeError:  # not a plain value (rows as objects): kept in this process only
+        return
+    try:
+        redis_connection().set(key, encoded, px=max(1, int(seconds * 1000)))
+    except RedisError:
+        state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
 
 
 def _key(region: int | str) -> str:

@@ -109,6 +109,24 @@ def test_the_region_calendar_says_as_of_and_shows_a_change_made_in_the_region_at
     assert ">NEW1</a>" in groups and "As of 11:00:30" in groups
 
 
+def test_what_one_server_process_worked_out_the_others_take_from_redis(app, regions):  # type: ignore[no-untyped-def]
+    """Each kept page is in Redis too: another process (here: this one with its own copies forgotten) takes it
+    instead of working it out again, and after a change works it out once more."""
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    pages = ("/groups", "/progress", MONTH)
+    clock.freeze(INTRO.replace(hour=11, minute=1))  # a new minute: signing in kept the groups page of the last
+    first = {path: _statements(lambda path=path: manager.get(path)) for path in pages}
+    app.extensions["region_cache"]["kept"].clear()  # as a process that has not shown these pages yet
+    for path in pages:
+        page, statements = _statements(lambda path=path: manager.get(path))
+        assert page == first[path][0] and statements < first[path][1], (path, statements, first[path][1])
+
+    _tap(manager, regions["NW"]["group"].id, "Alex NW")
+    app.extensions["region_cache"]["kept"].clear()
+    assert "1 attendance records." in manager.get("/progress").data.decode()
+
+
 def test_a_background_change_is_shown_on_the_next_load(app, regions, world):  # type: ignore[no-untyped-def]
     manager = Browser(app, app.test_client())
     manager.sign_in("tm.nw")
