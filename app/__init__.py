@@ -5,6 +5,7 @@ import json
 import logging
 import secrets
 import sys
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +13,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import Pool
 
 from app.config import DEMO_SECRET_KEY, Config
 from app.extensions import csrf, db, login_manager, migrate
@@ -98,6 +101,35 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+@event.listens_for(Pool, "checkin")
+def _note_checkin(dbapi_connection: Any, connection_record: Any) -> None:
+    connection_record.info["checked_in_at"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection: Any, connection_record: Any, connection_proxy: Any) -> None:
+    """A connection that has sat in the pool for a while is tried before it is used (the server may have
+    restarted or dropped it); a dead one is replaced (DisconnectionError: the pool connects afresh, up to three
+    times). One in steady use is not: pool_pre_ping's ping on every checkout was one more round trip and
+    statement on every request. A connection that dies while in steady use fails its request once, and the pool
+    then replaces every connection it holds (SQLAlchemy's disconnect handling)."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        return
+    idle_since = connection_record.info.get("checked_in_at")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+        dbapi_connection.rollback()
+    except Exception as error:  # any failure: the connection is not to be trusted
+        raise DisconnectionError() from error
+
+
 # Requests with these methods only read: on SQLite their transactions begin deferred (see _sqlite_begin).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -137,7 +169,10 @@ def _sqlite_write_in_read(conn: Connection, cursor: Any, statement: str, paramet
 @event.listens_for(Engine, "commit")
 @event.listens_for(Engine, "rollback")
 def _sqlite_end(conn: Connection) -> None:
-    conn.info.pop("sqlite_read_only", None)
+    # Not for other databases: the rollback of a connection the server dropped must not touch conn.info, which
+    # then raises PendingRollbackError (the request's rollback would fail in turn; tests/integration/test_pool_ping.py).
+    if conn.dialect.name == "sqlite" and not conn.invalidated:
+        conn.info.pop("sqlite_read_only", None)
 
 
 def _security_headers(app: Flask) -> None:

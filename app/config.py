@@ -33,9 +33,9 @@ class Config:
     def __init__(self) -> None:
         # DATABASE_URL: SQLAlchemy URL; default an SQLite file under instance/.
         self.SQLALCHEMY_DATABASE_URI = _database_url()
-        self.SQLALCHEMY_ENGINE_OPTIONS = (
-            {"pool_pre_ping": True} if not self.SQLALCHEMY_DATABASE_URI.startswith("sqlite") else {}
-        )
+        # A pooled connection is checked before use only after it has been idle a while (app/__init__.py), not on
+        # every checkout as pool_pre_ping would: that was a round trip (and a statement) on every request.
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict = {}
         # REDIS_URL: RQ queues, circuit breaker state. `make run` starts a local server when unset.
         self.REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         # DEMO_MODE: a local demo or test run (`make run` and the tests set it): a missing SECRET_KEY falls back to

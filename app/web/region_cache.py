@@ -62,7 +62,7 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
     must be plain (rendered HTML, rows as dataclasses), never ORM objects: it outlives the request."""
     state: dict[str, Any] = current_app.extensions["region_cache"]
     seconds = current_app.config.get("REGION_CACHE_SECONDS", 0)
-    generations = _generations(state, region_id) if seconds > 0 else None
+    generations = _request_generations(state, region_id) if seconds > 0 else None
     if generations is None:
         return make(clock.now_local())
     # The minute is part of the key: pages depend on the time ("delivered", "today"), and a test's clock jumps.
@@ -148,6 +148,17 @@ def _key(region: int | str) -> str:
     return f"{current_app.config['RQ_QUEUE']}:region-generation:{region}"
 
 
+def _request_generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str] | None:
+    """The generations, asked of Redis once per request and region (a page may keep several fragments); a
+    commit in the request forgets them (_after_commit), so what is shown after it is worked out under the new."""
+    if not has_request_context():
+        return _generations(state, region_id)
+    asked: dict[int | None, tuple[str, str] | None] = g.setdefault("region_generations", {})
+    if region_id not in asked:
+        asked[region_id] = _generations(state, region_id)
+    return asked[region_id]
+
+
 def _generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str] | None:
     """(this region's generation, every region's), each a random token (made on first use, so a kept fragment
     never outlives a flushed Redis); None without Redis."""
@@ -212,6 +223,8 @@ def _writer_region(user: Any) -> int | None:
 def _after_commit(session: OrmSession) -> None:
     """After the commit (never before: a page worked out in between would be kept under the new generation)."""
     written = session.info.pop("region_cache_written", None)
+    if has_request_context():
+        g.pop("region_generations", None)
     if not written or written <= UNSHOWN_TABLES or not has_app_context() \
             or "region_cache" not in current_app.extensions:
         return
