@@ -33,6 +33,7 @@ from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import Session as OrmSession
 
 from app import clock
+from app.web.auth import kept_users
 
 # Tables no cached page shows: writing only these leaves every kept fragment valid.
 UNSHOWN_TABLES = frozenset({
@@ -225,6 +226,8 @@ def _after_commit(session: OrmSession) -> None:
     written = session.info.pop("region_cache_written", None)
     if has_request_context():
         g.pop("region_generations", None)
+    if written and written & kept_users.TABLES and has_app_context():
+        kept_users.changed()
     if not written or written <= UNSHOWN_TABLES or not has_app_context() \
             or "region_cache" not in current_app.extensions:
         return

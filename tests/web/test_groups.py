@@ -156,6 +156,36 @@ def test_sign_out_makes_a_copied_cookie_useless(browser, north, app):  # type: i
     assert thief.get("/groups").status_code == 302
 
 
+def test_a_sign_out_or_a_lock_out_in_one_server_process_holds_in_another_that_kept_the_person(app, north):  # type: ignore[no-untyped-def]
+    """Each process keeps the signed-in person's row (app/web/auth/kept_users.py); a change to it in any other
+    process is seen on the next request, not after the row is dropped."""
+    from app import create_app
+    from tests.conftest import Browser
+
+    other = create_app(dict(app.config))  # a second server process: its own kept rows, the same Redis
+    person = Browser(app, app.test_client())
+    person.sign_in("tm.nw")
+    cookie = person.client.get_cookie("session").value
+    elsewhere = other.test_client()
+    elsewhere.set_cookie("session", cookie)
+    with other.app_context():
+        assert elsewhere.get("/groups").status_code == 200  # kept there now
+        assert elsewhere.get("/groups").status_code == 200
+    person.post("/logout")
+    with other.app_context():
+        assert elsewhere.get("/groups").status_code == 302
+
+    again = Browser(app, app.test_client())
+    again.sign_in("tm.nw")
+    elsewhere.set_cookie("session", again.client.get_cookie("session").value)
+    with other.app_context():
+        assert elsewhere.get("/groups").status_code == 200
+    north["manager"].active = False  # an admin's change, committed outside any request
+    db.session.commit()
+    with other.app_context():
+        assert elsewhere.get("/groups").status_code == 302
+
+
 def test_pages_carry_security_headers(browser, north):  # type: ignore[no-untyped-def]
     browser.sign_in("tm.nw")
     response = browser.get("/groups")
