@@ -73,12 +73,8 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
     now = time.monotonic()
     if found is not None and found.expires > now:
         return found.value
-    shared = _shared_key(full_key)
-    value = _shared_get(state, shared)
-    if value is _MISSING:
-        value = make(clock.now_local())
-        _shared_set(state, shared, value, seconds)
-    store[full_key] = _Kept(now + seconds, value)
+    value, kept_for = _shared(state, _shared_key(full_key), seconds, lambda: make(clock.now_local()))
+    store[full_key] = _Kept(now + kept_for, value)
     store.move_to_end(full_key)
     while len(store) > MAX_KEPT:
         store.popitem(last=False)
@@ -121,28 +117,67 @@ def _from_json(value: Any) -> Any:
     return value
 
 
-def _shared_get(state: dict[str, Any], key: str) -> Any:
+MAKING_SECONDS = 5.0
+"""How long one process may take to work a value out while the others wait for it or show the last one."""
+WAIT_STEP_SECONDS = 0.01
+
+
+def _shared(state: dict[str, Any], key: str, seconds: float, make: Callable[[], Any]) -> tuple[Any, float]:
+    """The value under `key` in Redis, and how long to keep it in this process. One process at a time works a
+    value out (it claims `key:making`): while it does, the others show the last value made under the same
+    generations (at most a few seconds older: nothing has changed since that they would have to show) or, with
+    none, wait for it. Without Redis, or for a value that is not plain, each process works its own out."""
     from app.extensions import redis_connection
 
+    conn = redis_connection()
+    making = key + ":making"
     try:
-        raw = redis_connection().get(key)
+        found = _decoded(cast(bytes | None, conn.get(key)))
+        if found is not _MISSING and time.time() - found[0] < seconds:
+            return found[1], seconds - (time.time() - found[0])
+        if not conn.set(making, "1", nx=True, px=int(MAKING_SECONDS * 1000)):
+            if found is not _MISSING:
+                return found[1], WAIT_STEP_SECONDS * 10  # the last one, while another process works it out
+            waited = _wait_for(conn, key, making)
+            if waited is not _MISSING:
+                return waited[1], seconds
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
-        return _MISSING
-    return _MISSING if raw is None else _from_json(json.loads(raw))
-
-
-def _shared_set(state: dict[str, Any], key: str, value: Any, seconds: float) -> None:
-    from app.extensions import redis_connection
-
+        return make(), seconds
+    value = make()
     try:
-        encoded = json.dumps(_to_json(value))
+        encoded = json.dumps([time.time(), _to_json(value)])
     except TypeError:  # not a plain value (rows as objects): kept in this process only
-        return
+        encoded = None
     try:
-        redis_connection().set(key, encoded, px=max(1, int(seconds * 1000)))
+        if encoded is not None:
+            conn.set(key, encoded, px=int(max(seconds, MAKING_SECONDS) * 4 * 1000))
+        conn.delete(making)
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
+    return value, seconds
+
+
+def _wait_for(conn: Any, key: str, making: str) -> Any:
+    """What another process is working out, once it is there; _MISSING if it gave up (or made a value that is
+    not shared) or took longer than MAKING_SECONDS."""
+    deadline = time.monotonic() + MAKING_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(WAIT_STEP_SECONDS)
+        raw, still_making = conn.mget([key, making])
+        if raw is not None:
+            return _decoded(raw)
+        if still_making is None:
+            return _MISSING
+    return _MISSING
+
+
+def _decoded(raw: bytes | None) -> Any:
+    """(made at, value) from what _shared stored, or _MISSING."""
+    if raw is None:
+        return _MISSING
+    made_at, value = json.loads(raw)
+    return float(made_at), _from_json(value)
 
 
 def _key(region: int | str) -> str:

@@ -127,6 +127,33 @@ def test_what_one_server_process_worked_out_the_others_take_from_redis(app, regi
     assert "1 attendance records." in manager.get("/progress").data.decode()
 
 
+def test_while_one_process_works_a_page_out_the_others_show_the_last_one_or_wait_for_it(app, regions, redis):  # type: ignore[no-untyped-def]
+    """No herd: when a kept page is due to be worked out again, one process does it (it claims `…:making` in
+    Redis) and the others show the one before, made under the same generations (nothing they must show has
+    changed since)."""
+    import json
+    import time
+
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    clock.freeze(INTRO.replace(hour=11, minute=2))
+    before = set(redis.scan_iter("*region-kept:*"))
+    first, worked_out = _statements(lambda: manager.get("/groups"))
+    (key,) = set(redis.scan_iter("*region-kept:*")) - before
+    made_at, value = json.loads(redis.get(key))
+    redis.set(key, json.dumps([made_at - 60, value]))  # due to be worked out again
+    redis.set(key + b":making", "1")  # and another process is doing it
+    app.extensions["region_cache"]["kept"].clear()
+    page, statements = _statements(lambda: manager.get("/groups"))
+    assert page == first and statements < worked_out  # the last one, not worked out here
+
+    redis.delete(key + b":making")  # that process gave up: this one works it out
+    app.extensions["region_cache"]["kept"].clear()
+    page, statements = _statements(lambda: manager.get("/groups"))
+    assert page == first and statements == worked_out
+    assert json.loads(redis.get(key))[0] > time.time() - 5 and not redis.exists(key + b":making")
+
+
 def test_a_background_change_is_shown_on_the_next_load(app, regions, world):  # type: ignore[no-untyped-def]
     manager = Browser(app, app.test_client())
     manager.sign_in("tm.nw")
