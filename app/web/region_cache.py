@@ -33,7 +33,7 @@ from sqlalchemy.exc import NoInspectionAvailable
 from sqlalchemy.orm import Session as OrmSession
 
 from app import clock
-from app.web.auth import kept_users
+from app.services import generations
 
 # Tables no cached page shows: writing only these leaves every kept fragment valid.
 UNSHOWN_TABLES = frozenset({
@@ -55,6 +55,7 @@ class _Kept:
 
 def init_app(app: Flask) -> None:
     app.extensions["region_cache"] = {"kept": OrderedDict(), "redis_down_until": 0.0}
+    generations.init_app(app)
 
 
 def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[datetime], T]) -> T:
@@ -261,8 +262,8 @@ def _after_commit(session: OrmSession) -> None:
     written = session.info.pop("region_cache_written", None)
     if has_request_context():
         g.pop("region_generations", None)
-    if written and written & kept_users.TABLES and has_app_context():
-        kept_users.changed()
+    if written and has_app_context():
+        generations.written(written)
     if not written or written <= UNSHOWN_TABLES or not has_app_context() \
             or "region_cache" not in current_app.extensions:
         return

@@ -205,6 +205,8 @@ def test_confirming_without_htmx_goes_back_to_the_calendar_with_the_progress(bro
     clock.freeze(datetime(2026, 5, 20, 9, 0))
     browser.sign_in("tm.nw")
     session = session_of(north["group"], 3, 3)
+    before = browser.get("/calendar?view=week&date=2026-06-08&scope=region").data.decode()
+    assert "Postponing sessions" not in before  # nothing running: what the calendar keeps (no reschedule)
     response = browser.post(f"/calendar/sessions/{session.id}/postpone",
                             {"date": "2026-06-08", "start": "10:00", "cascade": "no"})
     assert response.status_code == 302 and "date=2026-06-08" in response.headers["Location"]

@@ -255,12 +255,34 @@ def _groups_with_recent_reschedules() -> CompoundSelect:
     return union(running, lately)
 
 
+RECENT_KEPT_SECONDS = 5.0
+
+
+def _recently_rescheduled(since: datetime) -> frozenset[int]:
+    """The groups of _groups_with_recent_reschedules, kept in the process while no operation has been written
+    (app/services/generations.py, "operations": a reschedule started, moving on or ending replaces it) and for a few
+    seconds at most (`since` moves on): the calendar asks on every load, and mostly nothing is running."""
+    from flask import current_app
+
+    from app.services import generations
+
+    generation = generations.current("operations")
+    kept: dict[str, Any] = current_app.extensions.setdefault("recent_reschedules", {})
+    now = time_module.monotonic()
+    if generation is not None and kept.get("generation") == generation and kept.get("until", 0.0) > now:
+        return frozenset(kept["groups"])
+    groups = frozenset(row[0] for row in run(_groups_with_recent_reschedules(), {"since": since}))
+    if generation is not None:
+        kept.update(generation=generation, until=now + RECENT_KEPT_SECONDS, groups=groups)
+    return groups
+
+
 def latest_reschedules(group_ids: Sequence[int], since: datetime) -> list[Operation]:
     """The most recent reschedule of each group that is still running, has stalled or failed (for the calendar
     page), newest first. The calendar asks on every load, for every group it shows (hundreds in a region
     month): the few groups with such a reschedule anywhere are looked up first, and only those are loaded."""
     if group_ids:
-        recent = {row[0] for row in run(_groups_with_recent_reschedules(), {"since": since})}
+        recent = _recently_rescheduled(since)
         group_ids = [group_id for group_id in group_ids if group_id in recent]
     if not group_ids:
         return []

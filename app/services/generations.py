@@ -1,0 +1,61 @@
+"""Generations of tables, in Redis: a token per name that every commit writing one of its tables replaces
+(app/web/region_cache.py notes what each transaction writes and calls `written`). A value worked out under a
+generation may be reused while the generation is the same: nothing it was read from has changed since.
+Without Redis there is no generation (None), and callers read afresh."""
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, cast
+
+from flask import Flask, current_app
+from redis.exceptions import RedisError
+
+NAMES: dict[str, frozenset[str]] = {
+    "users": frozenset({"app_user", "region"}),  # the signed-in person's row (app/web/auth/kept_users.py)
+    "operations": frozenset({"operation"}),  # running reschedules (the calendar's banner)
+}
+REDIS_RETRY_SECONDS = 30.0
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["generations"] = {"redis_down_until": 0.0}
+
+
+def current(name: str) -> str | None:
+    """The generation of `name` now (made on first use), or None without Redis."""
+    state: dict[str, Any] | None = current_app.extensions.get("generations")
+    if state is None or state["redis_down_until"] > time.monotonic():
+        return None
+    from app.extensions import redis_connection
+
+    key = _key(name)
+    try:
+        conn = redis_connection()
+        value = cast(bytes | None, conn.get(key))
+        if value is None:
+            conn.set(key, secrets.token_hex(8), nx=True)
+            value = cast(bytes | None, conn.get(key))
+    except RedisError:
+        state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
+        return None
+    return (value or b"").decode() or None
+
+
+def written(tables: set[str]) -> list[str]:
+    """After a commit that wrote `tables`: replace the generation of each name they belong to (the names)."""
+    names = [name for name, of in NAMES.items() if tables & of]
+    state: dict[str, Any] | None = current_app.extensions.get("generations")
+    if not names or state is None:
+        return names
+    from app.extensions import redis_connection
+
+    try:
+        redis_connection().mset({_key(name): secrets.token_hex(8) for name in names})
+    except RedisError:
+        state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
+    return names
+
+
+def _key(name: str) -> str:
+    return f"{current_app.config['RQ_QUEUE']}:{name}-generation"
