@@ -127,10 +127,11 @@ class GridGroup:
     id: int
     code: str
     template: TemplateInfo
+    region_id: int | None = None
 
     @classmethod
     def of(cls, group: Group) -> GridGroup:
-        return cls(group.id, group.code, template_info(group.template_id))
+        return cls(group.id, group.code, template_info(group.template_id), group.region_id)
 
 
 @dataclass(eq=False)
@@ -144,7 +145,7 @@ class GroupProgress:
 
 @cache
 def _group_query(any_region: bool) -> Executable:
-    query = select(Group.id, Group.code, Group.template_id).where(Group.id == bindparam("group_id"))
+    query = select(Group.id, Group.code, Group.template_id, Group.region_id).where(Group.id == bindparam("group_id"))
     return query if any_region else query.where(Group.region_id == bindparam("region_id"))
 
 
@@ -185,7 +186,7 @@ def _grid_queries() -> _GridQueries:
 def grid_group(user: User, group_id: int) -> GridGroup | None:
     """The group whose grid is asked for, if it is in the user's region (admins: any): one query."""
     found = reads.run(_group_query(user.role == "admin"), {"group_id": group_id, "region_id": user.region_id}).first()
-    return GridGroup(found.id, found.code, template_info(found.template_id)) if found else None
+    return GridGroup(found.id, found.code, template_info(found.template_id), found.region_id) if found else None
 
 
 def group_progress(group: GridGroup) -> GroupProgress:

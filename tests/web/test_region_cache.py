@@ -154,6 +154,21 @@ def test_while_one_process_works_a_page_out_the_others_show_the_last_one_or_wait
     assert json.loads(redis.get(key))[0] > time.time() - 5 and not redis.exists(key + b":making")
 
 
+def test_a_group_grid_is_kept_and_shows_a_tap_on_the_next_load(app, regions):  # type: ignore[no-untyped-def]
+    lead = Browser(app, app.test_client())
+    lead.sign_in("lead.nw")
+    grid = f"/progress/groups/{regions['NW']['group'].id}"
+    first, worked_out = _statements(lambda: lead.get(grid))
+    again, kept = _statements(lambda: lead.get(grid))
+    assert again == first and kept < worked_out
+    done = "Introduction to Building Choices: Complete"
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    _tap(manager, regions["NW"]["group"].id, "Alex NW")
+    page = lead.get(grid).data.decode()
+    assert done not in first and done in page  # a colleague's tap, on the lead's next load
+
+
 def test_a_background_change_is_shown_on_the_next_load(app, regions, world):  # type: ignore[no-untyped-def]
     manager = Browser(app, app.test_client())
     manager.sign_in("tm.nw")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
@@ -39,11 +40,31 @@ def index() -> ResponseReturnValue:
 @bp.route("/groups/<int:group_id>")
 @roles(*READERS)
 def group(group_id: int) -> ResponseReturnValue:
+    """A group's grid, kept with its region's figures (app.web.region_cache: any change in the region is on the
+    next load). What is kept is rendered for the people the viewer may not see (LAO): the people's CRNs are kept
+    too, checked with nDelius on every load (one batched call, mostly answered from its cache), and the grid is
+    kept per set of people withheld, so nobody is shown a grid rendered for someone who may see more."""
     found = progress_grid.grid_group(current_user, group_id) or abort(404)
-    report = progress_grid.group_progress(found)
-    restricted.mask_people(row.referral for row in report.rows)  # LAO: one batched check for the grid
-    return render_template("progress/group.html", report=report, grid_cell=grid_cells(),
-                           o=current_app.jinja_env.get_template("register/_outcomes.html").module)
+    made: list[progress_grid.GroupProgress] = []
+
+    def report() -> progress_grid.GroupProgress:  # worked out at most once a request, and only if not kept
+        if not made:
+            made.append(progress_grid.group_progress(found))
+        return made[0]
+
+    crns: list[str] = region_cache.kept("grid-people", found.region_id, (group_id,),
+                                        lambda _as_of: sorted({row.referral.crn for row in report().rows}))
+    decisions = restricted.decide(set(crns))
+    withheld = tuple(crn for crn in crns if (access := decisions.get(crn)) is not None and not access.allowed)
+
+    def render(_as_of: datetime) -> str:
+        shown = report()
+        restricted.mask_people(row.referral for row in shown.rows)  # LAO: one batched check for the grid
+        return render_block("progress/group.html", "content", report=shown, grid_cell=grid_cells(),
+                            o=current_app.jinja_env.get_template("register/_outcomes.html").module)
+
+    content = region_cache.fragment("grid", found.region_id, (group_id, withheld), render)
+    return render_template("progress/group.html", group=found, content_html=content)
 
 
 def grid_cells() -> Callable[[progress_grid.Column, progress_grid.Cell], Markup]:
