@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 NAMES: dict[str, frozenset[str]] = {
     "users": frozenset({"app_user", "region"}),  # the signed-in person's row (app/web/auth/kept_users.py)
     "operations": frozenset({"operation"}),  # running reschedules (the calendar's banner)
+    "ndelius": frozenset({"ndelius_appointment", "outbox_item"}),  # what nDelius has (the register's tags)
 }
 REDIS_RETRY_SECONDS = 30.0
 

@@ -124,6 +124,7 @@ def _remember_csrf_tokens(app: Flask) -> None:
     from flask_wtf.csrf import generate_csrf
 
     if app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        app.extensions["csrf_token"] = generate_csrf
         return  # signed tokens expire: each page signs its own
     signed: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -142,7 +143,7 @@ def _remember_csrf_tokens(app: Flask) -> None:
         g.csrf_token = token  # what generate_csrf() gives for the rest of the request
         return token
 
-    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["csrf_token"] = app.extensions["csrf_token"] = csrf_token
     app.context_processor(lambda: {"csrf_token": csrf_token})  # after Flask-WTF's own, so this one is used
 
 

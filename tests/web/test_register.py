@@ -380,3 +380,27 @@ def test_a_completion_recorded_elsewhere_at_the_same_moment_is_not_shown_as_some
     page = browser.get(plain.headers["Location"]).data.decode()
     assert ("Not saved: 2.1 was recorded as complete for Alex Able from another register at the same moment (their "
             "progress already shows it). Nobody changed this row: save it again.") in page
+
+
+def test_a_kept_register_has_each_viewers_own_csrf_token_and_fresh_keys(app, team, started_session):  # type: ignore[no-untyped-def]
+    """The rows are kept with the region's figures (app.web.register.routes.show); what is the viewer's own is not:
+    their CSRF token, and a new idempotency key per row on every page (a kept key would make two people's taps,
+    or one person's two visits, look like the same request)."""
+    import re
+
+    from tests.conftest import Browser
+
+    pages = []
+    for username in ("fac.lead", "tm.nw", "fac.lead"):
+        viewer = Browser(app, app.test_client())
+        viewer.sign_in(username)
+        pages.append(viewer.get(f"/sessions/{started_session.id}").data.decode())
+    keys = [re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page) for page in pages]
+    assert [len(k) for k in keys] == [3, 3, 3]
+    assert len({key for page_keys in keys for key in page_keys}) == 9  # no key on two rows or two pages
+    for page in pages:
+        meta = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        in_rows = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
+        assert in_rows == {meta}  # the viewer's own, in every form
+        assert "\x00" not in page
+    assert len({re.search(r'name="csrf-token" content="([^"]+)"', page).group(1) for page in pages}) == 3

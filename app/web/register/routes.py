@@ -21,6 +21,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
 from jinja2_fragments.flask import render_block, render_blocks
+from markupsafe import Markup
 
 from app import clock, labels
 from app.extensions import db
@@ -28,11 +29,12 @@ from app.models import Attendance, Session
 from app.models.session import OUTCOMES
 from app.services import attendance as attendance_service
 from app.services import catch_ups as catch_up_service
+from app.services import generations
 from app.services import one_to_ones as one_to_one_service
 from app.services import register as register_service
 from app.services.errors import ServiceError
 from app.services.groups import facilitators_for
-from app.web import restricted
+from app.web import region_cache, restricted
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.register import offline
 from app.web.register.forms import (
@@ -124,13 +126,49 @@ def _context(session: Session | register_service.Header, **extra: Any) -> dict[s
 @bp.route("/<int:session_id>")
 @roles(*EVERYONE)
 def show(session_id: int) -> ResponseReturnValue:
+    """The register. Its rows are kept with the region's figures (app.web.region_cache: any change in the region
+    is on the next load; nDelius's answers, which write only tables the region's figures leave out, by the
+    "ndelius" generation), per set of people the viewer may not see (LAO: their CRNs are kept too and checked
+    with nDelius on every load) and per what the viewer may do. The CSRF token and each row's idempotency key
+    are the viewer's own: they are kept as marks and filled in for each page."""
     session = _header_for(session_id)
-    rows = _rows(session)
-    recorded = sum(1 for r in rows if r.outcome)
-    context = _context(session, rows=rows, recorded=recorded, expected=len(rows),
-                       can_catch_up=session.status == "cancelled" or any(r.may_have_catch_up for r in rows),
-                       **offline.copy_context())
-    return offline.as_copy(render_template(TEMPLATE, **context))
+    context = _context(session, **offline.copy_context())
+    made: list[list[register_service.Row]] = []
+
+    def rows() -> list[register_service.Row]:  # read at most once a request, and only if not kept
+        if not made:
+            made.append(register_service.rows(session))
+        return made[0]
+
+    region = session.group.region_id
+    crns: list[str] = region_cache.kept("register-people", region, (session_id,),
+                                        lambda _as_of: sorted({row.referral.crn for row in rows()}))
+    decisions = restricted.decide(set(crns))
+    withheld = tuple(crn for crn in crns if (access := decisions.get(crn)) is not None and not access.allowed)
+
+    def render(_as_of: datetime) -> tuple[Markup, int, int, bool]:
+        shown = rows()
+        restricted.mask_people(row.referral for row in shown)
+        html = render_block(TEMPLATE, "rows", **{**context, "rows": shown, "csrf_token": lambda: CSRF_MARK,
+                                                 "new_key": lambda: KEY_MARK})
+        # render_block autoescapes every value: the HTML is the template's own, safe to keep as Markup.
+        return (Markup(html), sum(1 for r in shown if r.outcome), len(shown),  # nosec B704
+                session.status == "cancelled" or any(r.may_have_catch_up for r in shown))
+
+    flags = (context["editable"], context["records_outcomes"], context["is_manager"])
+    html, recorded, expected, can_catch_up = region_cache.kept(
+        "register", region, (session_id, withheld, flags, generations.current("ndelius")), render)
+    token = current_app.extensions["csrf_token"]()  # the viewer's (app.web: signed once per session)
+    parts = str(html).replace(CSRF_MARK, token).split(KEY_MARK)
+    rows_html = Markup("".join(part + new_key() for part in parts[:-1]) + parts[-1])  # nosec B704
+    return offline.as_copy(render_template(TEMPLATE, **context, rows_html=rows_html, recorded=recorded,
+                                           expected=expected, can_catch_up=can_catch_up))
+
+
+# Marks for what each viewer's page has of its own in a kept register (their CSRF token, a fresh idempotency key
+# per row): control characters, which no stored text can hold (clean_text drops them).
+CSRF_MARK = Markup("\x00csrf\x00")  # nosec B704
+KEY_MARK = Markup("\x00key\x00")  # nosec B704  (both Markup: rendered as they are, then replaced)
 
 
 @bp.route("/<int:session_id>/print")
