@@ -84,9 +84,17 @@ def _session_for(session_id: int, *, write: bool = False) -> Session:
     return session
 
 
-def _header_for(session_id: int) -> register_service.Header:
-    """The session as the register page shows it (read only), with the same 404 and 403 as _session_for."""
-    session = register_service.header(current_user, session_id) or abort(404)
+def _header_for(session_id: int, *, kept: bool = False) -> register_service.Header:
+    """The session as the register page shows it (read only), with the same 404 and 403 as _session_for. Kept:
+    as the region's figures are (app.web.region_cache), under the viewer's region (admins: every region's);
+    who may see it is still checked on every request."""
+    if kept:
+        region = None if current_user.role == "admin" else current_user.region_id
+        found = region_cache.kept("register-header", region, (session_id,),
+                                  lambda _as_of: register_service.header(current_user, session_id))
+    else:
+        found = register_service.header(current_user, session_id)
+    session = found or abort(404)
     if not attendance_service.can_view(current_user, session):
         abort(403)
     return session
@@ -131,7 +139,7 @@ def show(session_id: int) -> ResponseReturnValue:
     "ndelius" generation), per set of people the viewer may not see (LAO: their CRNs are kept too and checked
     with nDelius on every load) and per what the viewer may do. The CSRF token and each row's idempotency key
     are the viewer's own: they are kept as marks and filled in for each page."""
-    session = _header_for(session_id)
+    session = _header_for(session_id, kept=True)
     context = _context(session, **offline.copy_context())
     made: list[list[register_service.Row]] = []
 
