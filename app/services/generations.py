@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any, cast
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 from redis.exceptions import RedisError
 
 NAMES: dict[str, frozenset[str]] = {
@@ -24,28 +24,44 @@ def init_app(app: Flask) -> None:
 
 
 def current(name: str) -> str | None:
-    """The generation of `name` now (made on first use), or None without Redis."""
+    """The generation of `name` now (made on first use), or None without Redis. In a request, all of them are
+    asked of Redis at once, the first time one is wanted (one round trip), and a commit in the request forgets
+    them (`written`)."""
     state: dict[str, Any] | None = current_app.extensions.get("generations")
     if state is None or state["redis_down_until"] > time.monotonic():
         return None
+    if not has_request_context():
+        return _ask(state).get(name)
+    if "table_generations" not in g:
+        g.table_generations = _ask(state)
+    found: dict[str, str | None] = g.table_generations
+    return found.get(name)
+
+
+def _ask(state: dict[str, Any]) -> dict[str, str | None]:
     from app.extensions import redis_connection
 
-    key = _key(name)
+    names = list(NAMES)
+    keys = [_key(name) for name in names]
     try:
         conn = redis_connection()
-        value = cast(bytes | None, conn.get(key))
-        if value is None:
-            conn.set(key, secrets.token_hex(8), nx=True)
-            value = cast(bytes | None, conn.get(key))
+        values = cast(list[bytes | None], conn.mget(keys))
+        if None in values:
+            for key, value in zip(keys, values):
+                if value is None:
+                    conn.set(key, secrets.token_hex(8), nx=True)
+            values = cast(list[bytes | None], conn.mget(keys))
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
-        return None
-    return (value or b"").decode() or None
+        return {}
+    return {name: (value or b"").decode() or None for name, value in zip(names, values)}
 
 
 def written(tables: set[str]) -> list[str]:
     """After a commit that wrote `tables`: replace the generation of each name they belong to (the names)."""
     names = [name for name, of in NAMES.items() if tables & of]
+    if has_request_context():
+        g.pop("table_generations", None)
     state: dict[str, Any] | None = current_app.extensions.get("generations")
     if not names or state is None:
         return names

@@ -89,21 +89,31 @@ def _drain_request_body() -> None:
         return
 
 
+URLS_KEPT = 8192
+
+
 def _remember_fixed_urls(app: Flask) -> None:
-    """Templates build the same URLs on every page (static files, the navigation): each is built once per process
-    (per script root) instead of on every request. Any other url_for call is unchanged."""
+    """Templates build the same URLs again and again (static files, the navigation, links to groups and
+    sessions): each is built once per process (per script root, endpoint and values) instead of on every
+    request, up to URLS_KEPT of them. A URL with an option (_external, _anchor...), a value that is not a plain
+    string or number, or a relative endpoint is built as before."""
+    from collections import OrderedDict
+
     from flask import request
 
     build = app.jinja_env.globals["url_for"]
-    known: dict[tuple[str, str, str], str] = {}
+    known: OrderedDict[tuple[object, ...], str] = OrderedDict()
 
     def url_for(endpoint: str, **values: object) -> str:
-        if endpoint.startswith(".") or (values and set(values) != {"filename"}):
+        if endpoint.startswith(".") or any(name.startswith("_") or type(value) not in (int, str)
+                                           for name, value in values.items()):
             return build(endpoint, **values)  # type: ignore[operator]
-        key = (request.script_root, endpoint, str(values.get("filename", "")))
+        key = (request.script_root, endpoint, *sorted(values.items()))
         found = known.get(key)
         if found is None:
             found = known[key] = build(endpoint, **values)  # type: ignore[operator]
+            if len(known) > URLS_KEPT:
+                known.popitem(last=False)
         return found
 
     app.jinja_env.globals["url_for"] = url_for
