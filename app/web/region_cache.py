@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session as OrmSession
 
 from app import clock
 from app.services import generations
+from app.web.auth import kept_users
 
 # Tables no cached page shows: writing only these leaves every kept fragment valid.
 UNSHOWN_TABLES = frozenset({
@@ -145,7 +146,11 @@ def _shared(state: dict[str, Any], key: str, seconds: float, make: Callable[[], 
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
         return make(), seconds
-    value = make()
+    try:
+        value = make()
+    except BaseException:
+        _release(state, conn, making)  # the others work it out themselves, now rather than when the claim ends
+        raise
     try:
         encoded = json.dumps([time.time(), _to_json(value)])
     except TypeError:  # not a plain value (rows as objects): kept in this process only
@@ -157,6 +162,13 @@ def _shared(state: dict[str, Any], key: str, seconds: float, make: Callable[[], 
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
     return value, seconds
+
+
+def _release(state: dict[str, Any], conn: Any, making: str) -> None:
+    try:
+        conn.delete(making)
+    except RedisError:
+        state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
 
 
 def _wait_for(conn: Any, key: str, making: str) -> Any:
@@ -256,6 +268,12 @@ def _writer_region(user: Any) -> int | None:
     return region if loaded.get("role", "admin") != "admin" and isinstance(region, int) else None
 
 
+@event.listens_for(OrmSession, "after_transaction_end")
+def _after_end(session: OrmSession, transaction: Any) -> None:
+    if transaction.parent is None and session.info.pop("restore_signed_in", False) and has_request_context():
+        kept_users.restore_signed_in(session)
+
+
 @event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
     """After the commit (never before: a page worked out in between would be kept under the new generation)."""
@@ -264,6 +282,8 @@ def _after_commit(session: OrmSession) -> None:
         g.pop("region_generations", None)
     if written and has_app_context():
         generations.written(written)
+    if has_request_context() and not (written or set()) & generations.NAMES["users"]:
+        session.info["restore_signed_in"] = True  # once the commit has expired everything (_after_end)
     if not written or written <= UNSHOWN_TABLES or not has_app_context() \
             or "region_cache" not in current_app.extensions:
         return

@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, has_request_context
 from flask.signals import before_render_template
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.extensions import db
@@ -54,9 +54,15 @@ SCRUBBED_TYPES = ("text/html", "text/csv", "application/json", "text/plain")
 
 
 def _username() -> str | None:
-    if not has_request_context() or not getattr(current_user, "is_authenticated", False):
+    if not has_request_context() or not current_app.config.get("LAO_CHECKS", True):
         return None
-    if not current_app.config.get("LAO_CHECKS", True):
+    loaded = g.get("signed_in_username")  # (id, username), from app.web.auth.routes.load_user
+    state = inspect(g.get("_login_user"), raiseerr=False)
+    if loaded is not None and state is not None and state.identity == (loaded[0],):
+        # Still the user it was read for: after a commit (the answer to a tap) their attributes are expired,
+        # and reading the username would load their row again.
+        return str(loaded[1])
+    if not getattr(current_user, "is_authenticated", False):
         return None
     return str(current_user.username)
 

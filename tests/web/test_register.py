@@ -404,3 +404,24 @@ def test_a_kept_register_has_each_viewers_own_csrf_token_and_fresh_keys(app, tea
         assert in_rows == {meta}  # the viewer's own, in every form
         assert "\x00" not in page
     assert len({re.search(r'name="csrf-token" content="([^"]+)"', page).group(1) for page in pages}) == 3
+
+
+def test_the_answer_to_a_tap_does_not_read_the_signed_in_person_again(browser, team, started_session):  # type: ignore[no-untyped-def]
+    """The tap's commit expires every loaded object; the signed-in person, unchanged by it, is put back as they
+    were read (app/web/auth/kept_users.py), so the answer (their role, their LAO checks) sends no SQL for them."""
+    from sqlalchemy import event
+
+    browser.sign_in("fac.lead")
+    assert browser.get(f"/sessions/{started_session.id}").status_code == 200
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        response = _tap(browser, started_session, _attendee(started_session, "Alex Able"), "ATTC")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert response.status_code == 200 and "Saved for Alex Able" in response.data.decode()
+    assert not [s for s in seen if "FROM app_user" in s]

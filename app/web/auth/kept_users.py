@@ -54,3 +54,27 @@ def row(user_id: int, read: Callable[[], Mapping[str, Any] | None]) -> Mapping[s
     while len(rows) > MAX_KEPT:
         rows.popitem(last=False)
     return values
+
+
+def restore_signed_in(session: Any) -> None:
+    """After a commit that did not write app_user or region: the signed-in user (and their region) as they
+    were read for this request, as if loaded again, instead of expired (expire_on_commit) and read again by the
+    next attribute the request touches (the answer to a tap asks the user's role and username)."""
+    from flask import g
+    from sqlalchemy import inspect
+    from sqlalchemy.orm.attributes import set_committed_value
+    from sqlalchemy.orm.util import identity_key
+
+    row = g.get("signed_in_row")
+    user = g.get("_login_user")
+    state = inspect(user, raiseerr=False)
+    if row is None or state is None or state.identity != (row["id"],) or state.session is not session:
+        return
+    for column in state.mapper.columns:
+        set_committed_value(user, column.key, row[column.key])
+    region = session.identity_map.get(identity_key(state.mapper.relationships["region"].mapper.class_,
+                                                   row["region_id"]))
+    if region is not None:
+        for column in inspect(region).mapper.columns:
+            set_committed_value(region, column.key, row[f"region__{column.key}"])
+        set_committed_value(user, "region", region)

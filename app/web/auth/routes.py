@@ -4,7 +4,18 @@ import functools
 import time
 from typing import TypeVar, cast
 
-from flask import Blueprint, Flask, flash, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    flash,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import Select, bindparam, select
@@ -88,6 +99,8 @@ def load_user(user_id: str) -> User | None:
     row = kept_users.row(uid, lambda: _read_user(uid))
     if row is None or row["session_version"] != version or not row["active"]:
         return None
+    g.signed_in_username = (uid, row["username"])  # for what asks once a commit has expired them (app.web.restricted)
+    g.signed_in_row = row  # restored after a commit that leaves them unchanged (kept_users.restore_signed_in)
     session = db.session()
     region = session.identity_map.get(identity_key(Region, row["region_id"]))
     if region is None:
