@@ -164,8 +164,9 @@ class Config:
         self.BANK_HOLIDAYS_REFRESH_INTERVAL = float(os.environ.get("BANK_HOLIDAYS_REFRESH_INTERVAL", "86400"))
         # TIMEZONE: wall clock of sessions (England and Wales).
         self.TIMEZONE = os.environ.get("TIMEZONE", "Europe/London")
-        # REGION_CACHE_SECONDS: how long the regional dashboard, region calendar and groups list keep their figures in each
-        # process (app/web/region_cache.py; a change in the region is seen at once). 0 works them out every time.
+        # REGION_CACHE_SECONDS: how long the regional dashboard, region calendar, groups list, progress grids and
+        # registers keep what they worked out, in each process and in Redis (app/web/region_cache.py; a change in
+        # the region is seen on the next load). 0 works them out every time.
         self.REGION_CACHE_SECONDS = float(os.environ.get("REGION_CACHE_SECONDS", "5"))
         # BUILD_VERSION / GIT_REF: what /info reports (the deployment sets them, as HMPPS builds set BUILD_NUMBER
         # and GIT_REF); unset, the package version and `git rev-parse HEAD` of the checkout.

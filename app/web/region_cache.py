@@ -1,11 +1,12 @@
-"""Read-mostly pages (the regional dashboard, the region calendar, the groups list) keep what they show for a few
-seconds per region, in each server process.
+"""Pages read far more than they change (the regional dashboard, the region calendar, the groups list, a group's
+progress grid, a register's rows and header) keep what they show for a few seconds per region.
 
 Every commit that changed something those pages show replaces its region's generation in Redis (the writer's
 region; every region's for an admin or a background job), and a kept fragment is used only under the
 generations it was made with: a change someone has just made is on their next load, whichever process serves
-it, and anyone else's shows within REGION_CACHE_SECONDS. Each fragment says when it was worked out ("as of
-10:42:05"). Without Redis nothing is kept: every load works the page out again.
+it, and anyone else's too (an admin's every-region view: within REGION_CACHE_SECONDS). The dashboard, calendar
+and groups list say when they were worked out ("as of 10:42:05"). Without Redis nothing is kept: every load
+works the page out again.
 
 What is kept is kept twice: in the process (no round trip), and in Redis under the same key, so that one process
 works a region's page out and the others take it (a groups list of 400 groups costs 300 ms of database time to
