@@ -56,7 +56,8 @@ class _Kept:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["region_cache"] = {"kept": OrderedDict(), "redis_down_until": 0.0}
+    # local_only: pages whose values are not plain (rows as objects), kept in each process only
+    app.extensions["region_cache"] = {"kept": OrderedDict(), "redis_down_until": 0.0, "local_only": set()}
     generations.init_app(app)
 
 
@@ -76,7 +77,12 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
     now = time.monotonic()
     if found is not None and found.expires > now:
         return found.value
-    value, kept_for = _shared(state, _shared_key(full_key), seconds, lambda: make(clock.now_local()))
+    if page in state["local_only"]:  # its values are not plain: nothing to share through Redis
+        value, kept_for = make(clock.now_local()), seconds
+    else:
+        value, kept_for = _shared(state, _shared_key(full_key), seconds, lambda: make(clock.now_local()))
+        if not _plain(value):
+            state["local_only"].add(page)
     store[full_key] = _Kept(now + kept_for, value)
     store.move_to_end(full_key)
     while len(store) > MAX_KEPT:
@@ -108,6 +114,14 @@ def _to_json(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     raise TypeError(type(value).__name__)
+
+
+def _plain(value: Any) -> bool:
+    try:
+        _to_json(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _from_json(value: Any) -> Any:
