@@ -39,22 +39,28 @@ def current(name: str) -> str | None:
 
 
 def _ask(state: dict[str, Any]) -> dict[str, str | None]:
-    from app.extensions import redis_connection
-
     names = list(NAMES)
-    keys = [_key(name) for name in names]
     try:
-        conn = redis_connection()
-        values = cast(list[bytes | None], conn.mget(keys))
-        if None in values:
-            for key, value in zip(keys, values):
-                if value is None:
-                    conn.set(key, secrets.token_hex(8), nx=True)
-            values = cast(list[bytes | None], conn.mget(keys))
+        values = tokens([_key(name) for name in names])
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
         return {}
-    return {name: (value or b"").decode() or None for name, value in zip(names, values)}
+    return {name: value or None for name, value in zip(names, values)}
+
+
+def tokens(keys: list[str]) -> list[str]:
+    """The token under each key, a random one made for any key that has none yet (so a value kept under a
+    token never outlives a flushed Redis): one round trip, two the first time. Raises RedisError."""
+    from app.extensions import redis_connection
+
+    conn = redis_connection()
+    values = cast(list[bytes | None], conn.mget(keys))
+    if None in values:
+        for key, value in zip(keys, values):
+            if value is None:
+                conn.set(key, secrets.token_hex(8), nx=True)
+        values = cast(list[bytes | None], conn.mget(keys))
+    return [(value or b"").decode() for value in values]
 
 
 def written(tables: set[str]) -> list[str]:

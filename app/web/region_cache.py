@@ -228,21 +228,13 @@ def _generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str
     never outlives a flushed Redis); None without Redis."""
     if state["redis_down_until"] > time.monotonic():
         return None
-    from app.extensions import redis_connection
-
-    keys = [_key(ALL_REGIONS if region_id is None else region_id), _key(ALL_REGIONS)]
     try:
-        conn = redis_connection()
-        values = cast(list[bytes | None], conn.mget(keys))
-        if None in values:
-            for name, value in zip(keys, values):
-                if value is None:
-                    conn.set(name, secrets.token_hex(8), nx=True)
-            values = cast(list[bytes | None], conn.mget(keys))
+        region, every = generations.tokens([_key(ALL_REGIONS if region_id is None else region_id),
+                                            _key(ALL_REGIONS)])
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
         return None
-    return (values[0] or b"").decode(), (values[1] or b"").decode()
+    return region, every
 
 
 def _written(session: OrmSession) -> set[str]:

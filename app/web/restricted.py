@@ -83,6 +83,14 @@ def decide(crns: set[str]) -> dict[str, Any]:
     return decisions
 
 
+def withheld(crns: list[str]) -> tuple[str, ...]:
+    """Those of these CRNs the signed-in user may not see, in the order given (one batched check): what a page
+    kept for several viewers is kept per (app.web.region_cache), so nobody gets one rendered for someone who may
+    see more."""
+    decisions = decide(set(crns))
+    return tuple(crn for crn in crns if (access := decisions.get(crn)) is not None and not access.allowed)
+
+
 def mask_loaded_referrals(*_: Any, **__: Any) -> None:
     username = _username()
     if username is None:

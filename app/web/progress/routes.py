@@ -54,8 +54,7 @@ def group(group_id: int) -> ResponseReturnValue:
 
     crns: list[str] = region_cache.kept("grid-people", found.region_id, (group_id,),
                                         lambda _as_of: sorted({row.referral.crn for row in report().rows}))
-    decisions = restricted.decide(set(crns))
-    withheld = tuple(crn for crn in crns if (access := decisions.get(crn)) is not None and not access.allowed)
+    withheld = restricted.withheld(crns)
 
     def render(_as_of: datetime) -> str:
         shown = report()

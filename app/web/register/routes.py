@@ -151,8 +151,7 @@ def show(session_id: int) -> ResponseReturnValue:
     region = session.group.region_id
     crns: list[str] = region_cache.kept("register-people", region, (session_id,),
                                         lambda _as_of: sorted({row.referral.crn for row in rows()}))
-    decisions = restricted.decide(set(crns))
-    withheld = tuple(crn for crn in crns if (access := decisions.get(crn)) is not None and not access.allowed)
+    withheld = restricted.withheld(crns)
 
     def render(_as_of: datetime) -> tuple[Markup, int, int, bool]:
         shown = rows()
