@@ -1,6 +1,7 @@
 """Progress for leads: a group's people × sessions grid, the regional dashboard and its CSV export."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -45,12 +46,7 @@ def group(group_id: int) -> ResponseReturnValue:
     too, checked with nDelius on every load (one batched call, mostly answered from its cache), and the grid is
     kept per set of people withheld, so nobody is shown a grid rendered for someone who may see more."""
     found = progress_grid.grid_group(current_user, group_id) or abort(404)
-    made: list[progress_grid.GroupProgress] = []
-
-    def report() -> progress_grid.GroupProgress:  # worked out at most once a request, and only if not kept
-        if not made:
-            made.append(progress_grid.group_progress(found))
-        return made[0]
+    report = functools.cache(lambda: progress_grid.group_progress(found))  # worked out once, only if not kept
 
     crns: list[str] = region_cache.kept("grid-people", found.region_id, (group_id,),
                                         lambda _as_of: sorted({row.referral.crn for row in report().rows}))

@@ -2,6 +2,7 @@
 booking."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -141,12 +142,7 @@ def show(session_id: int) -> ResponseReturnValue:
     are the viewer's own: they are kept as marks and filled in for each page."""
     session = _header_for(session_id, kept=True)
     context = _context(session, **offline.copy_context())
-    made: list[list[register_service.Row]] = []
-
-    def rows() -> list[register_service.Row]:  # read at most once a request, and only if not kept
-        if not made:
-            made.append(register_service.rows(session))
-        return made[0]
+    rows = functools.cache(lambda: register_service.rows(session))  # read once, and only if not kept
 
     region = session.group.region_id
     crns: list[str] = region_cache.kept("register-people", region, (session_id,),
