@@ -36,7 +36,7 @@ CONTINUING = ("Scheduled", "On programme")
 class Finish:
     state: str  # not_started | started | finished | closed
     last_ends_at: datetime | None = None  # the end of the group's last live session
-    missing: int = 0  # outcomes still to record at sessions that have happened
+    missing: int = 0  # outcomes still to record at sessions that have happened, counted once the last is past
 
     @property
     def label(self) -> str:
@@ -52,21 +52,26 @@ class Finish:
 
 
 def states(groups: Iterable[tuple[int, datetime | None, datetime | None]]) -> dict[int, Finish]:
-    """The state of each (group id, started_at, closed_at), in two queries whatever their number."""
+    """The state of each (group id, started_at, closed_at), in two queries whatever their number.
+
+    The outcomes still to record are counted only for groups whose last session is past: until then the group
+    is Started whatever they are, and nothing shows the count (counting them for a region's ~400 running groups
+    reads every attendance of their past sessions: 300 ms on the national dataset)."""
     groups = list(groups)
     started = [gid for gid, started_at, closed_at in groups if started_at is not None and closed_at is None]
     last: dict[int, datetime] = {}
     missing: dict[int, int] = {}
+    now = clock.now_local()
     if started:
-        now = clock.now_local()
         last = dict(db.session.execute(
             select(Session.group_id, func.max(Session.ends_at))
             .where(Session.group_id.in_(started), Session.status == "scheduled").group_by(Session.group_id)).all())
+    if ended := [gid for gid in started if gid in last and last[gid] <= now]:
         missing = dict(db.session.execute(
             select(Session.group_id, func.count(Attendee.id))
             .join(Attendee, Attendee.session_id == Session.id)
             .outerjoin(Attendance, Attendance.attendee_id == Attendee.id)
-            .where(Session.group_id.in_(started), Session.status == "scheduled", Session.starts_at <= now,
+            .where(Session.group_id.in_(ended), Session.status == "scheduled", Session.starts_at <= now,
                    Attendee.removed_at.is_(None), Attendance.outcome.is_(None))
             .group_by(Session.group_id)).all())
     found: dict[int, Finish] = {}
@@ -77,7 +82,7 @@ def states(groups: Iterable[tuple[int, datetime | None, datetime | None]]) -> di
             found[gid] = Finish("not_started")
         else:
             ends, gaps = last.get(gid), missing.get(gid, 0)
-            finished = ends is not None and ends <= clock.now_local() and gaps == 0
+            finished = ends is not None and ends <= now and gaps == 0
             found[gid] = Finish("finished" if finished else "started", ends, gaps)
     return found
 
