@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 from flask import Flask, current_app, g, has_request_context
@@ -17,42 +18,50 @@ NAMES: dict[str, frozenset[str]] = {
     "ndelius": frozenset({"ndelius_appointment", "outbox_item"}),  # what nDelius has (the register's tags)
 }
 REDIS_RETRY_SECONDS = 30.0
+ALL_REGIONS = "all"
 
 
 def init_app(app: Flask) -> None:
     app.extensions["generations"] = {"redis_down_until": 0.0}
 
 
-def current(name: str) -> str | None:
+def current(name: str, *, also: Sequence[str] = ()) -> str | None:
     """The generation of `name` now (made on first use), or None without Redis. In a request, all of them are
-    asked of Redis at once, the first time one is wanted (one round trip), and a commit in the request forgets
-    them (`written`)."""
+    asked of Redis at once, the first time one is wanted (one round trip), with any other tokens the request
+    will want (`also`: the signed-in person's region generation, app/web/region_cache.py), and a commit in the
+    request forgets them (`forget`)."""
     state: dict[str, Any] | None = current_app.extensions.get("generations")
     if state is None or state["redis_down_until"] > time.monotonic():
         return None
     if not has_request_context():
         return _ask(state).get(name)
     if "table_generations" not in g:
-        g.table_generations = _ask(state)
+        g.table_generations = _ask(state, also)
     found: dict[str, str | None] = g.table_generations
     return found.get(name)
 
 
-def _ask(state: dict[str, Any]) -> dict[str, str | None]:
+def _ask(state: dict[str, Any], also: Sequence[str] = ()) -> dict[str, str | None]:
     names = list(NAMES)
     try:
-        values = tokens([_key(name) for name in names])
+        values = tokens([_key(name) for name in names] + list(also))
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
         return {}
+    if also and has_request_context():
+        g.asked_tokens = dict(zip(also, values[len(names):]))
     return {name: value or None for name, value in zip(names, values)}
 
 
 def tokens(keys: list[str]) -> list[str]:
     """The token under each key, a random one made for any key that has none yet (so a value kept under a
-    token never outlives a flushed Redis): one round trip, two the first time. Raises RedisError."""
+    token never outlives a flushed Redis): one round trip, two the first time, none for keys this request
+    already asked (`current(also=…)`) since its last commit. Raises RedisError."""
     from app.extensions import redis_connection
 
+    asked: dict[str, str] | None = g.get("asked_tokens") if has_request_context() else None
+    if asked is not None and all(key in asked for key in keys):
+        return [asked[key] for key in keys]
     conn = redis_connection()
     values = cast(list[bytes | None], conn.mget(keys))
     if None in values:
@@ -63,11 +72,22 @@ def tokens(keys: list[str]) -> list[str]:
     return [(value or b"").decode() for value in values]
 
 
+def forget() -> None:
+    """After a commit in this request: ask Redis again for every token wanted from now on."""
+    if has_request_context():
+        g.pop("table_generations", None)
+        g.pop("asked_tokens", None)
+
+
+def region_key(region: int | None) -> str:
+    """The key of a region's generation (None: every region's, as an admin or a background job writes)."""
+    return f"{current_app.config['RQ_QUEUE']}:region-generation:{ALL_REGIONS if region is None else region}"
+
+
 def written(tables: set[str]) -> list[str]:
     """After a commit that wrote `tables`: replace the generation of each name they belong to (the names)."""
     names = [name for name, of in NAMES.items() if tables & of]
-    if has_request_context():
-        g.pop("table_generations", None)
+    forget()
     state: dict[str, Any] | None = current_app.extensions.get("generations")
     if not names or state is None:
         return names

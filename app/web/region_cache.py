@@ -43,7 +43,6 @@ UNSHOWN_TABLES = frozenset({
     "ndelius_disagreement", "ndelius_reconciliation", "calendar_feed", "app_user",
 })
 _WRITE = re.compile(r'\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
-ALL_REGIONS = "all"
 T = TypeVar("T")
 MAX_KEPT = 256
 REDIS_RETRY_SECONDS = 30
@@ -208,10 +207,6 @@ def _decoded(raw: bytes | None) -> Any:
     return float(made_at), _from_json(value)
 
 
-def _key(region: int | str) -> str:
-    return f"{current_app.config['RQ_QUEUE']}:region-generation:{region}"
-
-
 def _request_generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str] | None:
     """The generations, asked of Redis once per request and region (a page may keep several fragments); a
     commit in the request forgets them (_after_commit), so what is shown after it is worked out under the new."""
@@ -229,8 +224,7 @@ def _generations(state: dict[str, Any], region_id: int | None) -> tuple[str, str
     if state["redis_down_until"] > time.monotonic():
         return None
     try:
-        region, every = generations.tokens([_key(ALL_REGIONS if region_id is None else region_id),
-                                            _key(ALL_REGIONS)])
+        region, every = generations.tokens([generations.region_key(region_id), generations.region_key(None)])
     except RedisError:
         state["redis_down_until"] = time.monotonic() + REDIS_RETRY_SECONDS
         return None
@@ -287,6 +281,7 @@ def _after_commit(session: OrmSession) -> None:
     written = session.info.pop("region_cache_written", None)
     if has_request_context():
         g.pop("region_generations", None)
+        generations.forget()
     if written and has_app_context():
         generations.written(written)
     if has_request_context() and not (written or set()) & generations.NAMES["users"]:
@@ -298,6 +293,6 @@ def _after_commit(session: OrmSession) -> None:
     from app.extensions import redis_connection
 
     try:
-        redis_connection().set(_key(ALL_REGIONS if region is None else region), secrets.token_hex(8))
+        redis_connection().set(generations.region_key(region), secrets.token_hex(8))
     except RedisError:
         pass  # without Redis nothing is kept (fragment() finds it down too)

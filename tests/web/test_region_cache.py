@@ -193,3 +193,23 @@ def test_a_request_that_commits_twice_is_not_broken_by_the_generation_bump(app, 
     response = admin.post(f"/integration/events/{dead.id}/retry")
     assert response.status_code == 302
     assert db.session.get(InboundEvent, dead.id).status == "dead"
+
+
+def _redis_reads(redis) -> int:  # type: ignore[no-untyped-def]
+    stats = redis.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("get", "mget"))
+
+
+def test_a_kept_page_asks_redis_once_for_every_generation_it_needs(app, regions, redis):  # type: ignore[no-untyped-def]
+    """The person's row generation and their region's come in one round trip (a page's fixed cost), and a
+    change in the region is still on the next load."""
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    manager.get("/progress")
+    manager.get("/progress")  # the person and the page are kept now
+    before = _redis_reads(redis)
+    page, statements = _statements(lambda: manager.get("/progress"))
+    assert (statements, _redis_reads(redis) - before) == (0, 1)
+
+    _tap(manager, regions["NW"]["group"].id, "Alex NW")
+    assert "1 attendance records." in manager.get("/progress").data.decode()

@@ -37,12 +37,16 @@ def init_app(app: Flask) -> None:
 def row(user_id: int, read: Callable[[], Mapping[str, Any] | None]) -> Mapping[str, Any] | None:
     """The user's row: kept, if it was read under the current generation and lately; else `read()`."""
     state: dict[str, Any] | None = current_app.extensions.get("kept_users")
-    generation = generations.current("users") if state is not None else None
-    if state is None or generation is None:
+    if state is None:
         return read()
     rows: OrderedDict[int, _Kept] = state["rows"]
-    now = time.monotonic()
     found = rows.get(user_id)
+    # The region generation the pages will want comes in the same round trip (a guess from the kept row: if
+    # the row has changed, the page asks for its own)
+    generation = generations.current("users", also=() if found is None else _region_keys(found.values))
+    if generation is None:
+        return read()
+    now = time.monotonic()
     if found is not None and found.generation == generation and found.expires > now:
         return found.values
     values = read()
@@ -54,6 +58,13 @@ def row(user_id: int, read: Callable[[], Mapping[str, Any] | None]) -> Mapping[s
     while len(rows) > MAX_KEPT:
         rows.popitem(last=False)
     return values
+
+
+def _region_keys(row: Mapping[str, Any]) -> tuple[str, str]:
+    """The keys app/web/region_cache.py reads for this person's pages: their region's generation (every
+    region's, for an admin) and every region's."""
+    region = None if row["role"] == "admin" else row["region_id"]
+    return generations.region_key(region), generations.region_key(None)
 
 
 def restore_signed_in(session: Any) -> None:
