@@ -172,23 +172,6 @@ class Header:
     facilitators: list[Facilitating]
     cancel_reason: str | None = None  # issue 15.2
 
-    @classmethod
-    def of(cls, session: Session) -> Header:
-        """The header of a session already loaded by get_session (no query): kept across a save, whose commit
-        or rollback expires the ORM objects."""
-        group = session.group
-        return cls(
-            id=session.id, group_id=session.group_id,
-            group=GroupRef(group.id, group.code, group.region_id, group.delivery_location),
-            session_template=session_template_info(session.session_template_id), kind=session.kind,
-            status=session.status, starts_at=session.starts_at, ends_at=session.ends_at, location=session.location,
-            notes=session.notes,
-            parent=Parent(session.parent.id, session.parent.starts_at) if session.parent is not None else None,
-            facilitators=[Facilitating(sf.facilitator_id, sf.role, Named(sf.facilitator.name))
-                          for sf in session.facilitators],
-            cancel_reason=session.cancel_reason,
-        )
-
 
 def get_session(user: User, session_id: int) -> Session | None:
     """The session if it is in the user's region (admins: any), with what the register header shows."""
@@ -242,12 +225,14 @@ def header(user: User, session_id: int) -> Header | None:
     )
 
 
-def attendee(session: Session, attendee_id: int) -> Attendee | None:
-    """One expected person of the session, with what recording their attendance reads (for a save)."""
+def attendee(session: Session | Header, attendee_id: int) -> Attendee | None:
+    """One expected person of the session, with what recording their attendance reads (for a save): their
+    session and its group, their referral, membership and record, in one statement."""
     return db.session.scalar(
         select(Attendee).where(Attendee.id == attendee_id, Attendee.session_id == session.id,
                                Attendee.removed_at.is_(None))
-        .options(joinedload(Attendee.referral), joinedload(Attendee.membership), joinedload(Attendee.attendance))
+        .options(joinedload(Attendee.referral), joinedload(Attendee.membership), joinedload(Attendee.attendance),
+                 joinedload(Attendee.session).joinedload(Session.group))
     )
 
 

@@ -213,9 +213,13 @@ def row(session_id: int, attendee_id: int) -> ResponseReturnValue:
 def save_row(session_id: int, attendee_id: int) -> ResponseReturnValue:
     if (not_yours := offline.queued_for_someone_else()) is not None:
         return not_yours
-    session = _session_for(session_id, write=True)
-    attendee = register_service.attendee(session, attendee_id) or abort(404)
-    shown = register_service.Header.of(session)  # what the answer shows: the save expires the ORM objects
+    # What the answer shows, as the register page shows it (kept: checked against the region's generation, so
+    # a change of facilitators or a cancellation is seen at once); the rules are checked against the session
+    # the save reads, in its own transaction.
+    shown = _header_for(session_id, kept=True)
+    if not attendance_service.can_record(current_user, shown):
+        abort(403)
+    attendee = register_service.attendee(shown, attendee_id) or abort(404)
     posted = RowForm.parse(request.form)
     if posted.bad_request:
         abort(400)
