@@ -50,8 +50,9 @@ def programme_template_id(referral_id: int, default: int) -> int:
 
 # ------------------------------------------------------------------------------------------------ the lock
 
-def lock(referral_id: int) -> None:
-    """Hold the person's progress lock until the transaction ends, and read their rows afresh.
+def lock(referral_id: int) -> ReferralProgress | None:
+    """Hold the person's progress lock until the transaction ends, and read their rows afresh; returns their
+    stored progress as read under the lock (None on SQLite, or if they have none yet).
 
     Two saves for one person at once (two facilitators, an original and its catch-up) each recompute the
     stored progress from what they can see; without the lock each would miss the other's change and the last
@@ -59,11 +60,14 @@ def lock(referral_id: int) -> None:
     then (read committed) sees it. SQLite serialises write transactions already (BEGIN IMMEDIATE, before the
     transaction reads anything), so there is nothing to do there."""
     if db.session.get_bind().dialect.name == "sqlite":
-        return
+        return None
+    # The rows are taken from the results: only then does populate_existing replace what an earlier read of
+    # this transaction loaded (a status another save changed while this one waited). The progress row is
+    # returned for refresh_referral: the session holds what it loaded only while something refers to it.
     db.session.execute(select(Referral).where(Referral.id == referral_id).with_for_update()
-                       .execution_options(populate_existing=True))
-    db.session.execute(select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
-                       .execution_options(populate_existing=True))
+                       .execution_options(populate_existing=True)).scalars().all()
+    return db.session.execute(select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
+                              .execution_options(populate_existing=True)).scalars().first()
 
 
 # ------------------------------------------------------------------------------------------------ restarts
@@ -95,11 +99,11 @@ def counts_towards_programme(attendee: Attendee, from_id: int | None) -> bool:
 def restart(referral: Referral, template_id: int) -> ReferralProgress:
     """The person restarts the programme (their new, restarting membership is already flushed): none of their
     completions count any more. They stay visible as attendance in the groups where they happened."""
-    lock(referral.id)
+    stored = lock(referral.id)
     for completion in db.session.scalars(select(TemplateCompletion).filter_by(referral_id=referral.id)):
         db.session.delete(completion)
     db.session.flush()
-    return refresh_referral(referral, template_id)
+    return refresh_referral(referral, template_id, progress=stored)
 
 
 # ------------------------------------------------------------------------------------------------ updates
@@ -107,9 +111,11 @@ def restart(referral: Referral, template_id: int) -> ReferralProgress:
 _NOT_READ = -1
 
 
-def refresh_referral(referral: Referral, template_id: int, from_id: int | None = _NOT_READ) -> ReferralProgress:
+def refresh_referral(referral: Referral, template_id: int, from_id: int | None = _NOT_READ, *,
+                     progress: ReferralProgress | None = None) -> ReferralProgress:
     """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap). `from_id`:
-    `restarted_from(referral.id)` when the caller has just read it."""
+    `restarted_from(referral.id)` when the caller has just read it; `progress`: their stored row, when the
+    caller has just read it (`lock`)."""
     template_id = programme_template_id(referral.id, template_id)
     total, per_module = _totals(template_id)
     done = dict(db.session.execute(
@@ -120,7 +126,7 @@ def refresh_referral(referral: Referral, template_id: int, from_id: int | None =
         .group_by(SessionTemplate.module_id)
     ).all())
     completed = sum(done.values())
-    progress = db.session.get(ReferralProgress, referral.id) or ReferralProgress(referral_id=referral.id)
+    progress = progress or db.session.get(ReferralProgress, referral.id) or ReferralProgress(referral_id=referral.id)
     progress.sessions_completed = completed
     progress.sessions_total = total
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
@@ -157,12 +163,12 @@ def _outcome_counts() -> Select[int, int, int, int]:
 def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProgress:
     """Keep TemplateCompletion right for this attendee's session template after an outcome change (under the
     person's progress lock)."""
-    lock(attendee.referral_id)
+    stored = lock(attendee.referral_id)
     session = attendee.session
     template_id = session.session_template_id
     from_id = restarted_from(attendee.referral_id)
     if not counts_towards_programme(attendee, from_id):  # attendance from before a restart: history only
-        return refresh_referral(attendee.referral, session.group.template_id, from_id)
+        return refresh_referral(attendee.referral, session.group.template_id, from_id, progress=stored)
     existing = db.session.scalar(select(TemplateCompletion).filter_by(
         referral_id=attendee.referral_id, session_template_id=template_id).execution_options(populate_existing=True))
     if attendance.outcome == ATTENDED_COMPLIED:
@@ -182,7 +188,7 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProg
         else:
             existing.attendee_id = other
     db.session.flush()
-    return refresh_referral(attendee.referral, session.group.template_id, from_id)
+    return refresh_referral(attendee.referral, session.group.template_id, from_id, progress=stored)
 
 
 # --------------------------------------------------------------------------------------------- verification
