@@ -5,6 +5,7 @@ of any size, plain columns (Core rows, not ORM object graphs), the programme tem
 catalogue, and each cell's appearance worked out here once (the template only prints it)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -133,6 +134,12 @@ class GridGroup:
     def of(cls, group: Group) -> GridGroup:
         return cls(group.id, group.code, template_info(group.template_id), group.region_id)
 
+    @classmethod
+    def of_row(cls, row: Sequence[Any]) -> GridGroup:
+        """From grid_group_row's (id, code, template id, region id)."""
+        group_id, code, template_id, region_id = row
+        return cls(group_id, code, template_info(template_id), region_id)
+
 
 @dataclass(eq=False)
 class GroupProgress:
@@ -183,10 +190,11 @@ def _grid_queries() -> _GridQueries:
     )
 
 
-def grid_group(user: User, group_id: int) -> GridGroup | None:
-    """The group whose grid is asked for, if it is in the user's region (admins: any): one query."""
+def grid_group_row(user: User, group_id: int) -> tuple[int, str, int, int | None] | None:
+    """The group whose grid is asked for, if it is in the user's region (admins: any), in one query, as plain
+    values (id, code, template id, region id) to keep (app/web/region_cache.py; GridGroup.of_row)."""
     found = reads.run(_group_query(user.role == "admin"), {"group_id": group_id, "region_id": user.region_id}).first()
-    return GridGroup(found.id, found.code, template_info(found.template_id), found.region_id) if found else None
+    return (found.id, found.code, found.template_id, found.region_id) if found is not None else None
 
 
 def group_progress(group: GridGroup) -> GroupProgress:

@@ -45,7 +45,7 @@ def group(group_id: int) -> ResponseReturnValue:
     next load). What is kept is rendered for the people the viewer may not see (LAO): the people's CRNs are kept
     too, checked with nDelius on every load (one batched call, mostly answered from its cache), and the grid is
     kept per set of people withheld, so nobody is shown a grid rendered for someone who may see more."""
-    found = progress_grid.grid_group(current_user, group_id) or abort(404)
+    found = _grid_group(group_id) or abort(404)
     report = functools.cache(lambda: progress_grid.group_progress(found))  # worked out once, only if not kept
 
     crns: list[str] = region_cache.kept("grid-people", found.region_id, (group_id,),
@@ -60,6 +60,15 @@ def group(group_id: int) -> ResponseReturnValue:
 
     content = region_cache.fragment("grid", found.region_id, (group_id, withheld), render)
     return render_template("progress/group.html", group=found, content_html=content)
+
+
+def _grid_group(group_id: int) -> progress_grid.GridGroup | None:
+    """The group, if it is in the viewer's region (admins: any), kept as the register's header is: under the
+    viewer's region's generation (every region's for an admin), so a kept grid sends no SQL."""
+    region = None if current_user.role == "admin" else current_user.region_id
+    found = region_cache.kept("grid-group", region, (group_id,),
+                              lambda _as_of: progress_grid.grid_group_row(current_user, group_id))
+    return progress_grid.GridGroup.of_row(found) if found is not None else None
 
 
 def grid_cells() -> Callable[[progress_grid.Column, progress_grid.Cell], Markup]:
