@@ -144,12 +144,20 @@ def _app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 
 
 def _empty_tables() -> None:
+    """Every table but the reference ones emptied, and (PostgreSQL) their ids counting from 1 again. DELETE, not
+    TRUNCATE: TRUNCATE of 34 tables costs about 270 ms on PostgreSQL (new files for each), DELETE of the few rows
+    a test made about 20 ms, and the suite empties them before every test (about 700 times a process)."""
     tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(text("TRUNCATE " + ", ".join(t.name for t in tables) + " RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(table.delete())
+    postgresql = db.engine.dialect.name == "postgresql"
+    if postgresql:  # past the append-only triggers (audit_event...), as TRUNCATE was: this transaction only
+        db.session.execute(text("SET LOCAL session_replication_role = replica"))
+    for table in tables:
+        db.session.execute(table.delete())
+    if postgresql:
+        db.session.execute(text(
+            "SELECT setval(s.oid, 1, false) FROM pg_class s JOIN pg_depend d ON d.objid = s.oid "
+            "JOIN pg_class t ON t.oid = d.refobjid WHERE s.relkind = 'S' AND t.relname = ANY(:names)"
+        ), {"names": [t.name for t in tables]})
     db.session.commit()
 
 
