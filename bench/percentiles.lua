@@ -5,6 +5,7 @@ local method = os.getenv("BENCH_METHOD") or "GET"
 local body = os.getenv("BENCH_BODY")
 local cookie = os.getenv("BENCH_COOKIE")
 local csrf = os.getenv("BENCH_CSRF")
+local user_agent = os.getenv("BENCH_USER_AGENT")
 local taps_file = os.getenv("BENCH_TAPS")
 local threads_started = 0
 local taps = {}
@@ -29,6 +30,7 @@ request = function()
   local headers = {}
   if cookie then headers["Cookie"] = cookie end
   if csrf then headers["X-CSRFToken"] = csrf end
+  if user_agent then headers["User-Agent"] = user_agent end
   if os.getenv("BENCH_HTMX") then headers["HX-Request"] = "true" end
   if method == "POST" then
     headers["Content-Type"] = "application/x-www-form-urlencoded"

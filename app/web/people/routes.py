@@ -35,17 +35,15 @@ from app.web.people.forms import LocationForm, NonAssociationForm, Unavailabilit
 bp = Blueprint("people", __name__, url_prefix="/people")
 
 
-def _visible(referral_id: int) -> Referral:
-    """The person; for a person this user may not see, the answer is 403 with nDelius's explanation."""
+def visible_person(referral_id: int) -> Referral:
+    """The person; for a person this user may not see, the answer is 403 with nDelius's explanation (every page
+    that shows one person's own details answers as the person's page does)."""
     referral = waiting.get_referral(current_user, referral_id) or abort(404)
     if current_app.config.get("LAO_CHECKS", True):
         access = lao.may_see(current_user.username, referral.crn)
         if not access.allowed:
             abort(make_response(render_template("people/restricted.html", message=access.message), 403))
     return referral
-
-
-visible_person = _visible  # the pages that show one person's own details answer as the person's page does
 
 
 def local_datetime(moment: datetime | None) -> str:
@@ -61,14 +59,14 @@ def _page(referral: Referral, errors: dict[int, str] | None = None) -> str:
 @bp.route("/<int:referral_id>")
 @roles(*EVERYONE)
 def show(referral_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     return _page(referral)
 
 
 @bp.route("/<int:referral_id>/disagreements/<int:disagreement_id>/resolve", methods=["POST"])
 @roles(*MANAGERS)
 def resolve(referral_id: int, disagreement_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     disagreement = case_data.disagreement_of(referral, disagreement_id) or abort(404)
     try:
         case_data.resolve(current_user, disagreement, request.form.get("note", ""))
@@ -111,14 +109,14 @@ def _fail(referral: Referral, key: str, form: FlaskForm, exc: ServiceError) -> R
 @bp.route("/<int:referral_id>/needs")
 @roles(*MANAGERS)
 def needs(referral_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     return _needs_page(referral)
 
 
 @bp.route("/<int:referral_id>/needs/times", methods=["POST"])
 @roles(*MANAGERS)
 def add_time(referral_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     form = UnavailabilityForm(prefix="time")
     if not form.validate():
         return _needs_page(referral, {"time": form}, 400)
@@ -144,7 +142,7 @@ def _warn_about_current_group(referral: Referral) -> None:
 @bp.route("/<int:referral_id>/needs/times/<int:time_id>/remove", methods=["POST"])
 @roles(*MANAGERS)
 def remove_time(referral_id: int, time_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     row = needs_service.unavailability_of(referral, time_id) or abort(404)
     when = needs_service.describe_time(row)
     needs_service.remove_unavailability(current_user, referral, row)
@@ -155,7 +153,7 @@ def remove_time(referral_id: int, time_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/locations", methods=["POST"])
 @roles(*MANAGERS)
 def add_location(referral_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     form = LocationForm(prefix="location")
     if not form.validate():
         return _needs_page(referral, {"location": form}, 400)
@@ -173,7 +171,7 @@ def add_location(referral_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/locations/<int:location_id>/remove", methods=["POST"])
 @roles(*MANAGERS)
 def remove_location(referral_id: int, location_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     place = needs_service.excluded_location_of(referral, location_id) or abort(404)
     name = place.location
     needs_service.remove_excluded_location(current_user, referral, place)
@@ -184,7 +182,7 @@ def remove_location(referral_id: int, location_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/non-associations", methods=["POST"])
 @roles(*MANAGERS)
 def add_non_association(referral_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     form = NonAssociationForm(prefix="association")
     if not form.validate():
         return _needs_page(referral, {"association": form}, 400)
@@ -204,7 +202,7 @@ def add_non_association(referral_id: int) -> ResponseReturnValue:
 @bp.route("/<int:referral_id>/needs/non-associations/<int:pair_id>/remove", methods=["POST"])
 @roles(*MANAGERS)
 def remove_non_association(referral_id: int, pair_id: int) -> ResponseReturnValue:
-    referral = _visible(referral_id)
+    referral = visible_person(referral_id)
     pair = needs_service.non_association_of(referral, pair_id) or abort(404)
     other = pair.other if pair.referral_id == referral.id else pair.referral
     name = other.person_name
