@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import time
+from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Executable, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -168,12 +169,18 @@ def record(actor: User, attendee: Attendee, *, outcome: str | None, did_not_enga
     ))
     stored = progress.attendee_changed(attendee, current)
     _move_status(actor, attendee, stored.complete)
-    appointment = db.session.scalar(select(NDeliusAppointment).filter_by(attendee_id=attendee.id))
+    appointment = db.session.scalar(_appointment_query(), {"attendee_id": attendee.id})
     if appointment is not None and (before is None or before["outcome"] != outcome or notes_changed):
         outbox.appointment_changed(appointment)
     audit.record(actor, "attendance.recorded", current, group_id=attendee.session.group_id,
                  before=before, after=_snapshot(current))
     return current
+
+
+@cache
+def _appointment_query() -> Executable:
+    """Built once per process (every save runs it)."""
+    return select(NDeliusAppointment).where(NDeliusAppointment.attendee_id == bindparam("attendee_id"))
 
 
 def save_row(actor: User, attendee: Attendee, data: RowInput, *, seen_version: int | None,

@@ -11,8 +11,23 @@ outcome counts and status. Earlier attendance stays in their history."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
-from sqlalchemy import ColumnElement, Integer, Select, Subquery, and_, case, cast, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Executable,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+)
 
 from app.extensions import db
 from app.models import (
@@ -41,11 +56,38 @@ def _totals(template_id: int) -> tuple[int, dict[int, int]]:
 
 def programme_template_id(referral_id: int, default: int) -> int:
     """The programme version a person is on: that of the group they joined last (bus stopping keeps it)."""
-    found = db.session.scalar(
-        select(Group.template_id).join(Membership, Membership.group_id == Group.id)
-        .where(Membership.referral_id == referral_id).order_by(Membership.id.desc()).limit(1)
-    )
+    found = db.session.scalar(_statement("template"), {"referral_id": referral_id})
     return found if found is not None else default
+
+
+@cache
+def _statement(name: str) -> Executable:
+    """The statements every attendance save runs, built once per process (building one costs about as much as
+    running it); the person's referral id comes as the bound parameter `referral_id`."""
+    referral_id: BindParameter[int] = bindparam("referral_id")
+    statements: dict[str, Executable] = {
+        "template": select(Group.template_id).join(Membership, Membership.group_id == Group.id)
+        .where(Membership.referral_id == referral_id).order_by(Membership.id.desc()).limit(1),
+        "lock": select(Referral).where(Referral.id == referral_id).with_for_update()
+        .execution_options(populate_existing=True),
+        "progress": select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
+        .execution_options(populate_existing=True),
+        "restarted_from": select(func.max(Membership.id)).where(
+            Membership.referral_id == referral_id, Membership.restarts_programme.is_(True)),
+        "completion": select(TemplateCompletion).where(
+            TemplateCompletion.referral_id == referral_id,
+            TemplateCompletion.session_template_id == bindparam("template_id"),
+        ).execution_options(populate_existing=True),
+        "done": select(SessionTemplate.module_id, func.count(TemplateCompletion.id))
+        .join(SessionTemplate, SessionTemplate.id == TemplateCompletion.session_template_id)
+        .join(Module, Module.id == SessionTemplate.module_id)
+        .where(TemplateCompletion.referral_id == referral_id, Module.template_id == bindparam("template_id"))
+        .group_by(SessionTemplate.module_id),
+        "outcomes": _outcome_counts().where(Attendee.referral_id == referral_id),
+        "outcomes_since": _outcome_counts().where(Attendee.referral_id == referral_id,
+                                                  Attendee.membership_id >= bindparam("from_id")),
+    }
+    return statements[name]
 
 
 # ------------------------------------------------------------------------------------------------ the lock
@@ -64,18 +106,15 @@ def lock(referral_id: int) -> ReferralProgress | None:
     # The rows are taken from the results: only then does populate_existing replace what an earlier read of
     # this transaction loaded (a status another save changed while this one waited). The progress row is
     # returned for refresh_referral: the session holds what it loaded only while something refers to it.
-    db.session.execute(select(Referral).where(Referral.id == referral_id).with_for_update()
-                       .execution_options(populate_existing=True)).scalars().all()
-    return db.session.execute(select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
-                              .execution_options(populate_existing=True)).scalars().first()
+    db.session.execute(_statement("lock"), {"referral_id": referral_id}).scalars().all()
+    return db.session.execute(_statement("progress"), {"referral_id": referral_id}).scalars().first()
 
 
 # ------------------------------------------------------------------------------------------------ restarts
 
 def restarted_from(referral_id: int) -> int | None:
     """The membership the person's current attempt at the programme began with, when they restarted."""
-    return db.session.scalar(select(func.max(Membership.id)).where(
-        Membership.referral_id == referral_id, Membership.restarts_programme.is_(True)))
+    return db.session.scalar(_statement("restarted_from"), {"referral_id": referral_id})
 
 
 def _restarts() -> Subquery:
@@ -118,13 +157,8 @@ def refresh_referral(referral: Referral, template_id: int, from_id: int | None =
     caller has just read it (`lock`)."""
     template_id = programme_template_id(referral.id, template_id)
     total, per_module = _totals(template_id)
-    done = dict(db.session.execute(
-        select(SessionTemplate.module_id, func.count(TemplateCompletion.id))
-        .join(SessionTemplate, SessionTemplate.id == TemplateCompletion.session_template_id)
-        .join(Module, Module.id == SessionTemplate.module_id)
-        .where(TemplateCompletion.referral_id == referral.id, Module.template_id == template_id)
-        .group_by(SessionTemplate.module_id)
-    ).all())
+    done: dict[int, int] = {module: count for module, count in db.session.execute(
+        _statement("done"), {"referral_id": referral.id, "template_id": template_id})}
     completed = sum(done.values())
     progress = progress or db.session.get(ReferralProgress, referral.id) or ReferralProgress(referral_id=referral.id)
     progress.sessions_completed = completed
@@ -134,10 +168,8 @@ def refresh_referral(referral: Referral, template_id: int, from_id: int | None =
     progress.complete = total > 0 and completed == total
     if from_id == _NOT_READ:
         from_id = restarted_from(referral.id)
-    query = _outcome_counts().where(Attendee.referral_id == referral.id)
-    if from_id is not None:
-        query = query.where(Attendee.membership_id >= from_id)
-    counted = db.session.execute(query).first()
+    counted = db.session.execute(_statement("outcomes" if from_id is None else "outcomes_since"),
+                                 {"referral_id": referral.id, "from_id": from_id}).first()
     recorded, attended, complied = counted[1:] if counted else (0, 0, 0)  # no outcome recorded yet: no row
     progress.outcomes_recorded, progress.outcomes_attended, progress.outcomes_complied = (
         int(recorded or 0), int(attended or 0), int(complied or 0))
@@ -169,8 +201,8 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProg
     from_id = restarted_from(attendee.referral_id)
     if not counts_towards_programme(attendee, from_id):  # attendance from before a restart: history only
         return refresh_referral(attendee.referral, session.group.template_id, from_id, progress=stored)
-    existing = db.session.scalar(select(TemplateCompletion).filter_by(
-        referral_id=attendee.referral_id, session_template_id=template_id).execution_options(populate_existing=True))
+    existing = db.session.scalar(_statement("completion"),
+                                 {"referral_id": attendee.referral_id, "template_id": template_id})
     if attendance.outcome == ATTENDED_COMPLIED:
         if existing is None:
             db.session.add(TemplateCompletion(referral_id=attendee.referral_id,

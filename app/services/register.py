@@ -228,12 +228,15 @@ def header(user: User, session_id: int) -> Header | None:
 def attendee(session: Session | Header, attendee_id: int) -> Attendee | None:
     """One expected person of the session, with what recording their attendance reads (for a save): their
     session and its group, their referral, membership and record, in one statement."""
-    return db.session.scalar(
-        select(Attendee).where(Attendee.id == attendee_id, Attendee.session_id == session.id,
-                               Attendee.removed_at.is_(None))
-        .options(joinedload(Attendee.referral), joinedload(Attendee.membership), joinedload(Attendee.attendance),
-                 joinedload(Attendee.session).joinedload(Session.group))
-    )
+    return db.session.scalar(_attendee_query(), {"attendee_id": attendee_id, "session_id": session.id})
+
+
+@cache
+def _attendee_query() -> Executable:
+    return (select(Attendee).where(Attendee.id == bindparam("attendee_id"),
+                                   Attendee.session_id == bindparam("session_id"), Attendee.removed_at.is_(None))
+            .options(joinedload(Attendee.referral), joinedload(Attendee.membership), joinedload(Attendee.attendance),
+                     joinedload(Attendee.session).joinedload(Session.group)))
 
 
 @cache

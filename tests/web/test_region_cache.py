@@ -208,7 +208,7 @@ def test_a_kept_page_asks_redis_once_for_every_generation_it_needs(app, regions,
     manager.get("/progress")
     manager.get("/progress")  # the person and the page are kept now
     before = _redis_reads(redis)
-    page, statements = _statements(lambda: manager.get("/progress"))
+    _page, statements = _statements(lambda: manager.get("/progress"))
     assert (statements, _redis_reads(redis) - before) == (0, 1)
 
     _tap(manager, regions["NW"]["group"].id, "Alex NW")
