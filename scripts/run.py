@@ -112,10 +112,12 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 def stop_all(*_: object) -> None:
+    """Each process in the reverse of the order it started, waiting for it to end before the next: the web
+    server, listener, scheduler and worker finish (releasing their locks in Redis, answering what they were
+    doing) while Redis and the stand-ins are still there."""
     for child in reversed(children):
         if child.poll() is None:
             _kill_group(child.pid, signal.SIGTERM)
-    for child in children:
         try:
             child.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
