@@ -79,6 +79,11 @@ def forget() -> None:
         g.pop("asked_tokens", None)
 
 
+def scope_of(role: str, region_id: int | None) -> int | None:
+    """The region a person's kept pages are kept under: their own, or None (every region's) for an admin."""
+    return None if role == "admin" else region_id
+
+
 def region_key(region: int | None) -> str:
     """The key of a region's generation (None: every region's, as an admin or a background job writes)."""
     return f"{current_app.config['RQ_QUEUE']}:region-generation:{ALL_REGIONS if region is None else region}"

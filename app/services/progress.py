@@ -60,12 +60,16 @@ def programme_template_id(referral_id: int, default: int) -> int:
     return found if found is not None else default
 
 
-@cache
 def _statement(name: str) -> Executable:
+    return _statements()[name]
+
+
+@cache
+def _statements() -> dict[str, Executable]:
     """The statements every attendance save runs, built once per process (building one costs about as much as
     running it); the person's referral id comes as the bound parameter `referral_id`."""
     referral_id: BindParameter[int] = bindparam("referral_id")
-    statements: dict[str, Executable] = {
+    return {
         "template": select(Group.template_id).join(Membership, Membership.group_id == Group.id)
         .where(Membership.referral_id == referral_id).order_by(Membership.id.desc()).limit(1),
         "lock": select(Referral).where(Referral.id == referral_id).with_for_update()
@@ -87,7 +91,6 @@ def _statement(name: str) -> Executable:
         "outcomes_since": _outcome_counts().where(Attendee.referral_id == referral_id,
                                                   Attendee.membership_id >= bindparam("from_id")),
     }
-    return statements[name]
 
 
 # ------------------------------------------------------------------------------------------------ the lock

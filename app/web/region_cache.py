@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, g, has_app_context, has_request_context
+from flask_login import current_user
 from markupsafe import Markup
 from redis.exceptions import RedisError
 from sqlalchemy import event, inspect
@@ -87,6 +88,11 @@ def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[dateti
     while len(store) > MAX_KEPT:
         store.popitem(last=False)
     return value
+
+
+def viewer_region() -> int | None:
+    """The region the signed-in person's kept pages are kept under (None: every region's, for an admin)."""
+    return generations.scope_of(current_user.role, current_user.region_id)
 
 
 def fragment(page: str, region_id: int | None, key: Hashable, render: Callable[[datetime], str]) -> Markup:

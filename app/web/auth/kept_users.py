@@ -63,8 +63,7 @@ def row(user_id: int, read: Callable[[], Mapping[str, Any] | None]) -> Mapping[s
 def _region_keys(row: Mapping[str, Any]) -> tuple[str, str]:
     """The keys app/web/region_cache.py reads for this person's pages: their region's generation (every
     region's, for an admin) and every region's."""
-    region = None if row["role"] == "admin" else row["region_id"]
-    return generations.region_key(region), generations.region_key(None)
+    return generations.region_key(generations.scope_of(row["role"], row["region_id"])), generations.region_key(None)
 
 
 def restore_signed_in(session: Any) -> None:

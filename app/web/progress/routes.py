@@ -65,8 +65,7 @@ def group(group_id: int) -> ResponseReturnValue:
 def _grid_group(group_id: int) -> progress_grid.GridGroup | None:
     """The group, if it is in the viewer's region (admins: any), kept as the register's header is: under the
     viewer's region's generation (every region's for an admin), so a kept grid sends no SQL."""
-    region = None if current_user.role == "admin" else current_user.region_id
-    found = region_cache.kept("grid-group", region, (group_id,),
+    found = region_cache.kept("grid-group", region_cache.viewer_region(), (group_id,),
                               lambda _as_of: progress_grid.grid_group_row(current_user, group_id))
     return progress_grid.GridGroup.of_row(found) if found is not None else None
 

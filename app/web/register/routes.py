@@ -90,8 +90,7 @@ def _header_for(session_id: int, *, kept: bool = False) -> register_service.Head
     as the region's figures are (app.web.region_cache), under the viewer's region (admins: every region's);
     who may see it is still checked on every request."""
     if kept:
-        region = None if current_user.role == "admin" else current_user.region_id
-        found = region_cache.kept("register-header", region, (session_id,),
+        found = region_cache.kept("register-header", region_cache.viewer_region(), (session_id,),
                                   lambda _as_of: register_service.header(current_user, session_id))
     else:
         found = register_service.header(current_user, session_id)
