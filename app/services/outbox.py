@@ -41,11 +41,15 @@ def _note_outbox_rows(session: OrmSession, _context: Any, _instances: Any) -> No
 
 @event.listens_for(OrmSession, "after_rollback")
 def _forget_outbox_rows(session: OrmSession) -> None:
-    session.info.pop(WRITTEN, None)
+    if not session.in_nested_transaction():  # a savepoint's rollback: the rows written before it stay
+        session.info.pop(WRITTEN, None)
 
 
 @event.listens_for(OrmSession, "after_commit")
 def _relay_committed_rows(session: OrmSession) -> None:
+    """After the commit; a savepoint's release (SQLAlchemy calls this for it too) commits nothing yet."""
+    if session.in_nested_transaction():
+        return
     if session.info.pop(WRITTEN, False) and has_app_context():
         from jobs.ndelius import queue_relay_after_commit
 

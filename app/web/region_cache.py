@@ -260,6 +260,8 @@ def _note_write(conn: Connection, cursor: Any, statement: str, parameters: Any, 
 
 @event.listens_for(OrmSession, "after_rollback")
 def _after_rollback(session: OrmSession) -> None:
+    if session.in_nested_transaction():  # a savepoint's: the transaction goes on, with what it wrote before
+        return
     session.info.pop("region_cache_written", None)
 
 
@@ -283,7 +285,10 @@ def _after_end(session: OrmSession, transaction: Any) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
-    """After the commit (never before: a page worked out in between would be kept under the new generation)."""
+    """After the commit (never before: a page worked out in between would be kept under the new generation). A
+    savepoint's release (SQLAlchemy calls this for it too) is not the commit: what it wrote is still to come."""
+    if session.in_nested_transaction():
+        return
     written = session.info.pop("region_cache_written", None)
     if has_request_context():
         g.pop("region_generations", None)

@@ -81,6 +81,24 @@ def test_a_refused_or_rolled_back_change_queues_nothing_and_a_committed_one_does
     assert _queued(app, redis) == [ndelius_jobs.RELAY_JOB]
 
 
+def test_a_savepoint_released_is_not_the_commit(app, redis, register):  # type: ignore[no-untyped-def]
+    """SQLAlchemy reports a savepoint's release as a commit: the relay waits for the transaction's own commit (a
+    relay queued at the release could run before the rows are there, and none would follow)."""
+    from app.services import outbox
+
+    _session, alex = register
+    Queue(app.config["RQ_QUEUE"], connection=redis).empty()
+    appointment = db.session.scalar(select(NDeliusAppointment).filter_by(attendee_id=alex.id))
+    outbox.appointment_changed(appointment)
+    db.session.flush()
+    with db.session.begin_nested():  # as an idempotency key is claimed
+        pass
+    db.session.begin_nested().rollback()  # a savepoint rolled back: the rows written before it stay
+    assert _queued(app, redis) == []
+    db.session.commit()
+    assert _queued(app, redis) == [ndelius_jobs.RELAY_JOB]
+
+
 def test_while_a_relay_runs_a_commit_queues_one_more_after_it(app, redis, register):  # type: ignore[no-untyped-def]
     """The running relay may have looked at the outbox before this commit: one follow-up waits behind it."""
     import os
