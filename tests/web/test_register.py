@@ -3,6 +3,7 @@ rather than overwritten, retried taps applied once, and who may record."""
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 
 import pytest
@@ -19,6 +20,7 @@ from app.models import (
     Referral,
     ReferralProgress,
     Session,
+    User,
 )
 from app.services import attendance as attendance_service
 
@@ -50,7 +52,7 @@ def _attendee(session: Session, name: str):  # type: ignore[no-untyped-def]
 
 
 def _tap(browser, session, attendee, outcome=None, *, version="", key=None, **fields):  # type: ignore[no-untyped-def]
-    data = {"version": version, "current_outcome": "", "idempotency_key": key or f"key-{datetime.now().timestamp()}"}
+    data = {"version": version, "current_outcome": "", "idempotency_key": key or uuid.uuid4().hex}
     if outcome is not None:
         data["outcome"] = outcome
     data.update(fields)
@@ -390,11 +392,18 @@ def test_a_kept_register_has_each_viewers_own_csrf_token_and_fresh_keys(app, tea
 
     from tests.conftest import Browser
 
-    pages = []
+    pages, nonces = [], []
     for username in ("fac.lead", "tm.nw", "fac.lead"):
         viewer = Browser(app, app.test_client())
         viewer.sign_in(username)
-        pages.append(viewer.get(f"/sessions/{started_session.id}").data.decode())
+        response = viewer.get(f"/sessions/{started_session.id}")
+        pages.append(response.data.decode())
+        nonces.append(re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1))
+        name = db.session.scalar(select(User.name).where(User.username == username))
+        assert f'<span class="govuk-visually-hidden">Signed in as </span>{name}</li>' in pages[-1]
+    for page, nonce in zip(pages, nonces, strict=True):  # the whole page is kept: each response has its own nonce
+        assert set(re.findall(r'<script nonce="([^"]+)"', page)) == {nonce}
+    assert len(set(nonces)) == 3
     keys = [re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page) for page in pages]
     assert [len(k) for k in keys] == [3, 3, 3]
     assert len({key for page_keys in keys for key in page_keys}) == 9  # no key on two rows or two pages
@@ -404,6 +413,20 @@ def test_a_kept_register_has_each_viewers_own_csrf_token_and_fresh_keys(app, tea
         assert in_rows == {meta}  # the viewer's own, in every form
         assert "\x00" not in page
     assert len({re.search(r'name="csrf-token" content="([^"]+)"', page).group(1) for page in pages}) == 3
+
+
+def test_a_kept_register_shows_the_message_of_a_save_once(browser, team, started_session):  # type: ignore[no-untyped-def]
+    """The whole register page is kept; a page with a message to show (a save without JavaScript) is not."""
+    browser.sign_in("fac.lead")
+    assert "Saved for" not in browser.get(f"/sessions/{started_session.id}").data.decode()
+    alex = _attendee(started_session, "Alex Able")
+    saved = browser.post(f"/sessions/{started_session.id}/attendees/{alex.id}",
+                         {"version": "", "current_outcome": "", "outcome": "ATTC", "idempotency_key": "plain-tap-2"})
+    assert saved.status_code == 302
+    flashed = browser.get(saved.headers["Location"]).data.decode()
+    assert "Saved for Alex Able" in flashed and "1 of 3</span> recorded" in flashed
+    again = browser.get(f"/sessions/{started_session.id}").data.decode()
+    assert "Saved for Alex Able" not in again and "1 of 3</span> recorded" in again
 
 
 def test_the_answer_to_a_tap_does_not_read_the_signed_in_person_again(browser, team, started_session):  # type: ignore[no-untyped-def]
@@ -425,3 +448,4 @@ def test_the_answer_to_a_tap_does_not_read_the_signed_in_person_again(browser, t
         event.remove(db.engine, "before_cursor_execute", note)
     assert response.status_code == 200 and "Saved for Alex Able" in response.data.decode()
     assert not [s for s in seen if "FROM app_user" in s]
+

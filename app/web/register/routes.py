@@ -12,12 +12,14 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
@@ -137,8 +139,9 @@ def show(session_id: int) -> ResponseReturnValue:
     """The register. Its rows are kept with the region's figures (app.web.region_cache: any change in the region
     is on the next load; nDelius's answers, which write only tables the region's figures leave out, by the
     "ndelius" generation), per set of people the viewer may not see (LAO: their CRNs are kept too and checked
-    with nDelius on every load) and per what the viewer may do. The CSRF token and each row's idempotency key
-    are the viewer's own: they are kept as marks and filled in for each page."""
+    with nDelius on every load) and per what the viewer may do; the whole page around them is kept too, per
+    viewer (the layout shows their name). The CSRF token, the CSP nonce and each form's idempotency key are
+    this response's own: they are kept as marks and filled in for each page."""
     session = _header_for(session_id, kept=True)
     context = _context(session, **offline.copy_context())
     rows = functools.cache(lambda: register_service.rows(session))  # read once, and only if not kept
@@ -158,19 +161,44 @@ def show(session_id: int) -> ResponseReturnValue:
                 session.status == "cancelled" or any(r.may_have_catch_up for r in shown))
 
     flags = (context["editable"], context["records_outcomes"], context["is_manager"])
-    html, recorded, expected, can_catch_up = region_cache.kept(
-        "register", region, (session_id, withheld, flags, generations.current("ndelius")), render)
-    token = current_app.extensions["csrf_token"]()  # the viewer's (app.web: signed once per session)
-    parts = str(html).replace(CSRF_MARK, token).split(KEY_MARK)
-    rows_html = Markup("".join(part + new_key() for part in parts[:-1]) + parts[-1])  # nosec B704
-    return offline.as_copy(render_template(TEMPLATE, **context, rows_html=rows_html, recorded=recorded,
-                                           expected=expected, can_catch_up=can_catch_up))
+    rows_key = (session_id, withheld, flags, generations.current("ndelius"))
+
+    def page(_as_of: datetime) -> Markup:
+        """The whole page, with marks for what is the viewer's own."""
+        html, recorded, expected, can_catch_up = region_cache.kept("register", region, rows_key, render)
+        return Markup(render_template(  # nosec B704  (an autoescaped template's output)
+            TEMPLATE, **{**context, "csrf_token": lambda: CSRF_MARK, "csp_nonce": lambda: NONCE_MARK,
+                         "new_key": lambda: KEY_MARK},
+            rows_html=html, recorded=recorded, expected=expected, can_catch_up=can_catch_up))
+
+    if context["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
+        return offline.as_copy(_filled(page(clock.now_local())))
+    # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
+    viewer = (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
+    return offline.as_copy(_filled(region_cache.kept("register-page", region, (rows_key, viewer), page)))
+
+
+def _filled(html: str) -> str:
+    """A page rendered with marks, with the viewer's CSRF token, this response's CSP nonce and a fresh idempotency
+    key for each form in their place: one pass over the page, the marks being its only NUL characters (a NUL in
+    stored text, which SQLite could hold, is left as it is by the slower way round)."""
+    own = {"csrf": current_app.extensions["csrf_token"](), "nonce": g.get("csp_nonce", "")}
+    html = str(html)  # plain text: Markup would escape what is joined to it
+    parts = html.split("\x00")
+    marks = parts[1::2]
+    if len(parts) % 2 == 0 or not all(mark in own or mark == "key" for mark in marks):
+        html = html.replace(CSRF_MARK, own["csrf"]).replace(NONCE_MARK, own["nonce"])
+        parts = html.split(KEY_MARK)
+        return "".join(part + new_key() for part in parts[:-1]) + parts[-1]
+    parts[1::2] = [own[mark] if mark in own else new_key() for mark in marks]
+    return "".join(parts)
 
 
 # Marks for what each viewer's page has of its own in a kept register (their CSRF token, a fresh idempotency key
 # per row): control characters, which no stored text can hold (clean_text drops them).
 CSRF_MARK = Markup("\x00csrf\x00")  # nosec B704
-KEY_MARK = Markup("\x00key\x00")  # nosec B704  (both Markup: rendered as they are, then replaced)
+KEY_MARK = Markup("\x00key\x00")  # nosec B704
+NONCE_MARK = Markup("\x00nonce\x00")  # nosec B704  (all three Markup: rendered as they are, then replaced)
 
 
 @bp.route("/<int:session_id>/print")
