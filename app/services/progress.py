@@ -162,6 +162,12 @@ def refresh_referral(referral: Referral, template_id: int, from_id: int | None =
     total, per_module = _totals(template_id)
     done: dict[int, int] = {module: count for module, count in db.session.execute(
         _statement("done"), {"referral_id": referral.id, "template_id": template_id})}
+    if from_id == _NOT_READ:
+        from_id = restarted_from(referral.id)
+    counted = db.session.execute(_statement("outcomes" if from_id is None else "outcomes_since"),
+                                 {"referral_id": referral.id, "from_id": from_id}).first()
+    recorded, attended, complied = counted[1:] if counted else (0, 0, 0)  # no outcome recorded yet: no row
+    # Everything read first, then the row changed: one UPDATE (a read after a change would flush it alone).
     completed = sum(done.values())
     progress = progress or db.session.get(ReferralProgress, referral.id) or ReferralProgress(referral_id=referral.id)
     progress.sessions_completed = completed
@@ -169,11 +175,6 @@ def refresh_referral(referral: Referral, template_id: int, from_id: int | None =
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
     progress.percent = (100 * completed // total) if total else 0
     progress.complete = total > 0 and completed == total
-    if from_id == _NOT_READ:
-        from_id = restarted_from(referral.id)
-    counted = db.session.execute(_statement("outcomes" if from_id is None else "outcomes_since"),
-                                 {"referral_id": referral.id, "from_id": from_id}).first()
-    recorded, attended, complied = counted[1:] if counted else (0, 0, 0)  # no outcome recorded yet: no row
     progress.outcomes_recorded, progress.outcomes_attended, progress.outcomes_complied = (
         int(recorded or 0), int(attended or 0), int(complied or 0))
     db.session.add(progress)
