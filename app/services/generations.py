@@ -16,6 +16,8 @@ NAMES: dict[str, frozenset[str]] = {
     "users": frozenset({"app_user", "region"}),  # the signed-in person's row (app/web/auth/kept_users.py)
     "operations": frozenset({"operation"}),  # running reschedules (the calendar's banner)
     "ndelius": frozenset({"ndelius_appointment", "outbox_item"}),  # what nDelius has (the register's tags)
+    # a session as its register's header shows it (app.services.register.header; the catalogue never changes)
+    "sessions": frozenset({"programme_session", "programme_group", "session_facilitator", "facilitator"}),
 }
 REDIS_RETRY_SECONDS = 30.0
 ALL_REGIONS = "all"

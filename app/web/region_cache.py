@@ -61,17 +61,24 @@ def init_app(app: Flask) -> None:
     generations.init_app(app)
 
 
-def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[datetime], T]) -> T:
+def kept(page: str, region_id: int | None, key: Hashable, make: Callable[[datetime], T], *,
+         tables: str | None = None) -> T:
     """What `make(as_of)` gives for `page` in a region (None: every region, as an admin sees them) and `key`
     (whatever else it depends on), unless a value made under the region's current generations is kept. The value
-    must be plain (rendered HTML, rows as dataclasses), never ORM objects: it outlives the request."""
+    must be plain (rendered HTML, rows as dataclasses), never ORM objects: it outlives the request. `tables`: a
+    value read only from the tables of that name (app.services.generations.NAMES) is kept under their generation
+    instead, so a change elsewhere in the region (a tap) leaves it kept."""
     state: dict[str, Any] = current_app.extensions["region_cache"]
     seconds = current_app.config.get("REGION_CACHE_SECONDS", 0)
-    generations = _request_generations(state, region_id) if seconds > 0 else None
-    if generations is None:
+    made_under: Hashable = None
+    if seconds > 0 and tables is not None:
+        made_under = generations.current(tables)
+    elif seconds > 0:
+        made_under = _request_generations(state, region_id)
+    if made_under is None:
         return make(clock.now_local())
     # The minute is part of the key: pages depend on the time ("delivered", "today"), and a test's clock jumps.
-    full_key = (page, region_id, key, generations, clock.now_local().replace(second=0, microsecond=0))
+    full_key = (page, region_id, key, made_under, clock.now_local().replace(second=0, microsecond=0))
     store: OrderedDict = state["kept"]
     found = store.get(full_key)
     now = time.monotonic()

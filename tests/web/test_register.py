@@ -449,3 +449,29 @@ def test_the_answer_to_a_tap_does_not_read_the_signed_in_person_again(browser, t
     assert response.status_code == 200 and "Saved for Alex Able" in response.data.decode()
     assert not [s for s in seen if "FROM app_user" in s]
 
+
+
+def test_a_tap_leaves_the_registers_header_kept_and_a_change_of_the_session_does_not(  # type: ignore[no-untyped-def]
+        browser, team, started_session):
+    """The header (the session, its group and facilitators) is kept under the generation of those tables: a tap,
+    which writes none of them, does not make the next tap read it again; a change of the session is on the next
+    load."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *_):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    browser.sign_in("fac.lead")
+    assert browser.get(f"/sessions/{started_session.id}").status_code == 200
+    assert _tap(browser, started_session, _attendee(started_session, "Alex Able"), "ATTC").status_code == 200
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        second = _tap(browser, started_session, _attendee(started_session, "Billie Brown"), "ATTC")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert second.status_code == 200 and "2 of 3</span> recorded" in second.data.decode()
+    assert not [s for s in seen if "FROM session_facilitator" in s]  # the header's facilitators: kept
+
+    started_session.location = "Room 9, Bolton Probation Office"
+    db.session.commit()
+    assert "Room 9, Bolton Probation Office" in browser.get(f"/sessions/{started_session.id}").data.decode()

@@ -88,12 +88,14 @@ def _session_for(session_id: int, *, write: bool = False) -> Session:
 
 
 def _header_for(session_id: int, *, kept: bool = False) -> register_service.Header:
-    """The session as the register page shows it (read only), with the same 404 and 403 as _session_for. Kept:
-    as the region's figures are (app.web.region_cache), under the viewer's region (admins: every region's);
-    who may see it is still checked on every request."""
+    """The session as the register page shows it (read only), with the same 404 and 403 as _session_for. Kept
+    (app.web.region_cache) per viewer's region (admins: every region's) under the generation of the tables it
+    is read from: a tap leaves it kept, a change of the session, its group or its facilitators does not. Who may
+    see it is still checked on every request."""
     if kept:
         found = region_cache.kept("register-header", region_cache.viewer_region(), (session_id,),
-                                  lambda _as_of: register_service.header(current_user, session_id))
+                                  lambda _as_of: register_service.header(current_user, session_id),
+                                  tables="sessions")
     else:
         found = register_service.header(current_user, session_id)
     session = found or abort(404)
