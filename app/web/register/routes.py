@@ -196,8 +196,9 @@ def _filled(html: str) -> str:
     return "".join(parts)
 
 
-# Marks for what each viewer's page has of its own in a kept register (their CSRF token, a fresh idempotency key
-# per row): control characters, which no stored text can hold (clean_text drops them).
+# Marks for what each response has of its own in a kept register (the viewer's CSRF token, the CSP nonce, a fresh
+# idempotency key per form): NUL characters, which what people type cannot bring in (clean_text drops them) and
+# PostgreSQL's text cannot hold (_filled copes with one that came some other way).
 CSRF_MARK = Markup("\x00csrf\x00")  # nosec B704
 KEY_MARK = Markup("\x00key\x00")  # nosec B704
 NONCE_MARK = Markup("\x00nonce\x00")  # nosec B704  (all three Markup: rendered as they are, then replaced)
