@@ -94,11 +94,14 @@ class Tablet:
         self.viewport = {"width": 1024, "height": 768}
         self.context: Any = None
         self.errors: list[str] = []
+        self.init_scripts: list[str] = []  # run in every page before its own scripts
 
     def start(self):  # type: ignore[no-untyped-def]
         self.context = new_persistent_context(self.playwright, str(self.profile), base_url=self.base_url,
                                               viewport=self.viewport, has_touch=True)
         self.context.set_default_timeout(20_000)
+        for script in self.init_scripts:
+            self.context.add_init_script(script)
         return self.new_page()
 
     def new_page(self):  # type: ignore[no-untyped-def]
@@ -340,6 +343,68 @@ def test_taps_made_offline_survive_an_expired_session(tablet, rq_worker, fake, r
     # sent with the token of the new sign-in (asked for), never the expired session's, and none refused for it
     assert [status for _, status in posts if status != 302] == [200] * 4
     assert all(token and token != old_token for token, status in posts if status == 200)
+
+
+# What a tablet going to sleep does to the open register, as far as its scripts can tell: the page is hidden and
+# frozen (its "freeze" event), no timer runs, and an "online" or "offline" event while it sleeps is not seen; on
+# waking it is shown again ("resume", then visible). Chromium run by Playwright cannot freeze a page for real (it
+# ignores Page.setWebLifecycleState for a page that is not hidden, and its pages are never hidden), so the sleep is
+# made here: Playwright's clock is paused, and the page's visibility and connection events are held back by
+# listeners that run before the page's own (added before any script of the page runs).
+_CAN_SLEEP = """(() => {
+  const tablet = window.tablet = { asleep: false }
+  Object.defineProperty(document, 'visibilityState', { configurable: true,
+                                                       get: () => tablet.asleep ? 'hidden' : 'visible' })
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => tablet.asleep })
+  for (const type of ['online', 'offline']) {
+    window.addEventListener(type, (event) => { if (tablet.asleep) event.stopImmediatePropagation() }, true)
+  }
+})()"""
+_SLEEP = """() => {
+  window.tablet.asleep = true
+  document.dispatchEvent(new Event('visibilitychange'))
+  document.dispatchEvent(new Event('freeze'))
+}"""
+_WAKE = """() => {
+  window.tablet.asleep = false
+  document.dispatchEvent(new Event('resume'))
+  document.dispatchEvent(new Event('visibilitychange'))
+}"""
+
+
+def test_taps_made_offline_survive_the_tablet_sleeping_and_go_when_it_wakes(  # type: ignore[no-untyped-def]
+        tablet, rq_worker, fake, register):
+    """The facilitator taps three people in the basement, the tablet goes to sleep on the way upstairs, and the
+    wifi comes back while it sleeps (the page never hears of it). Nothing is sent while it sleeps; when it wakes,
+    what waited is saved at once (before any retry), once each, in the order tapped, and reaches nDelius."""
+    tablet.init_scripts.append(_CAN_SLEEP)
+    page, rows = _offline_with_three_taps(tablet, register)
+    tablet.context.clock.pause_at(page.evaluate("() => Date.now()") / 1000 + 0.1)  # no timer runs while it sleeps
+    page.evaluate("() => App.offline.send()")  # (the last try to send, offline, has ended)
+    page.evaluate(_SLEEP)
+    tablet.context.set_offline(False)  # back in range, still asleep
+    assert page.evaluate("() => navigator.onLine") is True
+    for row, label in zip(rows, ("Attended", "Did not attend", "Attended but failed to comply"), strict=False):
+        _waiting(page, row, label)
+    assert _on_the_server(register)["changes"] == 0
+    page.evaluate(_WAKE)  # woken: the clock still stands, so no retry timer sends them, only the waking does
+    for row in rows[:3]:
+        _saved(page, row)
+    page.locator("#register-count", has_text="3 of 5").wait_for()
+    clock.freeze(datetime(2026, 4, 13, 10, 40))  # twenty minutes on (the browser's clock follows)
+    tablet.context.clock.resume()
+    page.locator("#offline-status").wait_for(state="hidden")  # the live register: nothing to say any more
+    assert page.locator("html.app-offline").count() == 0
+    expected = dict(zip(rows, EXPECTED[:3], strict=False))
+    assert _on_the_server(register) == {"outcomes": expected, "changes": 3, "keys": 3}
+    saved_in_order = [a for (a,) in _read(select(AttendanceHistory.attendee_id).order_by(AttendanceHistory.id))]
+    assert saved_in_order == rows[:3]  # in the order they were tapped
+    _tap(page, rows[3], "ATTC")  # awake and online: the next tap is saved at once
+    _saved(page, rows[3])
+    page.locator("#register-count", has_text="4 of 5").wait_for()
+    expected = dict(zip(rows, EXPECTED, strict=False))
+    assert _on_the_server(register) == {"outcomes": expected, "changes": 4, "keys": 4}
+    assert _outcomes_in_ndelius(fake, register, expected) == expected
 
 
 def test_a_conflict_made_meanwhile_is_shown_side_by_side_and_nothing_is_lost(  # type: ignore[no-untyped-def]
