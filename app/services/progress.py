@@ -54,12 +54,6 @@ def _totals(template_id: int) -> tuple[int, dict[int, int]]:
     return sum(per_module.values()), per_module
 
 
-def programme_template_id(referral_id: int, default: int) -> int:
-    """The programme version a person is on: that of the group they joined last (bus stopping keeps it)."""
-    found = db.session.scalar(_statement("template"), {"referral_id": referral_id})
-    return found if found is not None else default
-
-
 def _statement(name: str) -> Executable:
     return _statements()[name]
 
@@ -69,15 +63,18 @@ def _statements() -> dict[str, Executable]:
     """The statements every attendance save runs, built once per process (building one costs about as much as
     running it); the person's referral id comes as the bound parameter `referral_id`."""
     referral_id: BindParameter[int] = bindparam("referral_id")
+    # The programme version a person is on: that of the group they joined last (bus stopping keeps it).
+    template = (select(Group.template_id).join(Membership, Membership.group_id == Group.id)
+                .where(Membership.referral_id == referral_id).order_by(Membership.id.desc()).limit(1))
+    # The membership the person's current attempt at the programme began with, when they restarted.
+    restarted_from = select(func.max(Membership.id)).where(
+        Membership.referral_id == referral_id, Membership.restarts_programme.is_(True))
     return {
-        "template": select(Group.template_id).join(Membership, Membership.group_id == Group.id)
-        .where(Membership.referral_id == referral_id).order_by(Membership.id.desc()).limit(1),
         "lock": select(Referral).where(Referral.id == referral_id).with_for_update()
         .execution_options(populate_existing=True),
-        "progress": select(ReferralProgress).where(ReferralProgress.referral_id == referral_id)
-        .execution_options(populate_existing=True),
-        "restarted_from": select(func.max(Membership.id)).where(
-            Membership.referral_id == referral_id, Membership.restarts_programme.is_(True)),
+        "held": select(ReferralProgress, restarted_from.scalar_subquery(), template.scalar_subquery())
+        .select_from(Referral).outerjoin(ReferralProgress, ReferralProgress.referral_id == Referral.id)
+        .where(Referral.id == referral_id).execution_options(populate_existing=True),
         "completion": select(TemplateCompletion).where(
             TemplateCompletion.referral_id == referral_id,
             TemplateCompletion.session_template_id == bindparam("template_id"),
@@ -95,30 +92,35 @@ def _statements() -> dict[str, Executable]:
 
 # ------------------------------------------------------------------------------------------------ the lock
 
-def lock(referral_id: int) -> ReferralProgress | None:
-    """Hold the person's progress lock until the transaction ends, and read their rows afresh; returns their
-    stored progress as read under the lock (None on SQLite, or if they have none yet).
+@dataclass(frozen=True)
+class Held:
+    """What a change of a person's progress reads under their progress lock, in one statement."""
+    progress: ReferralProgress | None  # their stored progress (None if they have none yet)
+    from_id: int | None  # the membership their current attempt began with, when they restarted
+    template_id: int | None  # the programme version of the group they joined last (None: no group yet)
+
+
+def lock(referral_id: int) -> Held:
+    """Hold the person's progress lock until the transaction ends, then read their rows afresh.
 
     Two saves for one person at once (two facilitators, an original and its catch-up) each recompute the
     stored progress from what they can see; without the lock each would miss the other's change and the last
     commit would win. PostgreSQL: the referral row FOR UPDATE, so the second waits for the first to commit and
-    then (read committed) sees it. SQLite serialises write transactions already (BEGIN IMMEDIATE, before the
-    transaction reads anything), so there is nothing to do there."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        return None
-    # The rows are taken from the results: only then does populate_existing replace what an earlier read of
-    # this transaction loaded (a status another save changed while this one waited). The progress row is
-    # returned for refresh_referral: the session holds what it loaded only while something refers to it.
-    db.session.execute(_statement("lock"), {"referral_id": referral_id}).scalars().all()
-    return db.session.execute(_statement("progress"), {"referral_id": referral_id}).scalars().first()
+    then (read committed: a statement after the lock sees what committed meanwhile) reads what it wrote. SQLite
+    serialises write transactions already (BEGIN IMMEDIATE, before the transaction reads anything), so there is
+    no lock to take there."""
+    if db.session.get_bind().dialect.name != "sqlite":
+        # The rows are taken from the results: only then does populate_existing replace what an earlier read
+        # of this transaction loaded (a status another save changed while this one waited).
+        db.session.execute(_statement("lock"), {"referral_id": referral_id}).scalars().all()
+    # After the lock, in a statement of its own: the lock's statement sees the others' rows as they were
+    # before it waited. The progress row is kept by Held: the session holds what it loaded only while
+    # something refers to it.
+    progress, from_id, template_id = db.session.execute(_statement("held"), {"referral_id": referral_id}).one()
+    return Held(progress, from_id, template_id)
 
 
 # ------------------------------------------------------------------------------------------------ restarts
-
-def restarted_from(referral_id: int) -> int | None:
-    """The membership the person's current attempt at the programme began with, when they restarted."""
-    return db.session.scalar(_statement("restarted_from"), {"referral_id": referral_id})
-
 
 def _restarts() -> Subquery:
     """Per person who restarted: the membership their current attempt began with."""
@@ -134,42 +136,35 @@ def _counting(restarts: Subquery) -> ColumnElement[bool]:
 
 
 def counts_towards_programme(attendee: Attendee, from_id: int | None) -> bool:
-    """Whether this attendee row counts towards the person's current attempt (see `restarted_from`)."""
+    """Whether this attendee row counts towards the person's current attempt (`from_id`: see `Held`)."""
     return from_id is None or (attendee.membership_id is not None and attendee.membership_id >= from_id)
 
 
 def restart(referral: Referral, template_id: int) -> ReferralProgress:
     """The person restarts the programme (their new, restarting membership is already flushed): none of their
     completions count any more. They stay visible as attendance in the groups where they happened."""
-    stored = lock(referral.id)
+    held = lock(referral.id)
     for completion in db.session.scalars(select(TemplateCompletion).filter_by(referral_id=referral.id)):
         db.session.delete(completion)
     db.session.flush()
-    return refresh_referral(referral, template_id, progress=stored)
+    return refresh_referral(referral, template_id, held)
 
 
 # ------------------------------------------------------------------------------------------------ updates
 
-_NOT_READ = -1
-
-
-def refresh_referral(referral: Referral, template_id: int, from_id: int | None = _NOT_READ, *,
-                     progress: ReferralProgress | None = None) -> ReferralProgress:
-    """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap). `from_id`:
-    `restarted_from(referral.id)` when the caller has just read it; `progress`: their stored row, when the
-    caller has just read it (`lock`)."""
-    template_id = programme_template_id(referral.id, template_id)
+def refresh_referral(referral: Referral, template_id: int, held: Held) -> ReferralProgress:
+    """Recompute one person's roll-up from their TemplateCompletion rows (a handful of rows: cheap), with what
+    `lock` read for them (`template_id`: the programme version if they are in no group yet)."""
+    template_id = held.template_id if held.template_id is not None else template_id
     total, per_module = _totals(template_id)
     done: dict[int, int] = {module: count for module, count in db.session.execute(
         _statement("done"), {"referral_id": referral.id, "template_id": template_id})}
-    if from_id == _NOT_READ:
-        from_id = restarted_from(referral.id)
-    counted = db.session.execute(_statement("outcomes" if from_id is None else "outcomes_since"),
-                                 {"referral_id": referral.id, "from_id": from_id}).first()
+    counted = db.session.execute(_statement("outcomes" if held.from_id is None else "outcomes_since"),
+                                 {"referral_id": referral.id, "from_id": held.from_id}).first()
     recorded, attended, complied = counted[1:] if counted else (0, 0, 0)  # no outcome recorded yet: no row
     # Everything read first, then the row changed: one UPDATE (a read after a change would flush it alone).
     completed = sum(done.values())
-    progress = progress or db.session.get(ReferralProgress, referral.id) or ReferralProgress(referral_id=referral.id)
+    progress = held.progress or ReferralProgress(referral_id=referral.id)
     progress.sessions_completed = completed
     progress.sessions_total = total
     progress.modules_completed = sum(1 for m, n in per_module.items() if done.get(m, 0) >= n)
@@ -199,12 +194,12 @@ def _outcome_counts() -> Select[int, int, int, int]:
 def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProgress:
     """Keep TemplateCompletion right for this attendee's session template after an outcome change (under the
     person's progress lock)."""
-    stored = lock(attendee.referral_id)
+    held = lock(attendee.referral_id)
     session = attendee.session
     template_id = session.session_template_id
-    from_id = restarted_from(attendee.referral_id)
+    from_id = held.from_id
     if not counts_towards_programme(attendee, from_id):  # attendance from before a restart: history only
-        return refresh_referral(attendee.referral, session.group.template_id, from_id, progress=stored)
+        return refresh_referral(attendee.referral, session.group.template_id, held)
     existing = db.session.scalar(_statement("completion"),
                                  {"referral_id": attendee.referral_id, "template_id": template_id})
     if attendance.outcome == ATTENDED_COMPLIED:
@@ -224,7 +219,7 @@ def attendee_changed(attendee: Attendee, attendance: Attendance) -> ReferralProg
         else:
             existing.attendee_id = other
     db.session.flush()
-    return refresh_referral(attendee.referral, session.group.template_id, from_id, progress=stored)
+    return refresh_referral(attendee.referral, session.group.template_id, held)
 
 
 # --------------------------------------------------------------------------------------------- verification

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, Select, and_, bindparam, func, select
+from sqlalchemy import Executable, Select, bindparam, func, select
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from app import clock
@@ -264,8 +264,13 @@ def _rows_queries(one: bool) -> tuple[Executable, Executable, Executable]:
         .where(Attendee.session_id == bindparam("session_id"), Attendee.removed_at.is_(None))
         .order_by(Referral.person_name, Attendee.id)
     )
-    if one:
-        people = people.where(Attendee.id == bindparam("attendee_id"))
+    if one:  # with the session's count for the register's header ("3 of 5 recorded"), in the same statement
+        other, record = aliased(Attendee), aliased(Attendance)
+        counted = [other.session_id == bindparam("session_id"), other.removed_at.is_(None)]
+        people = people.where(Attendee.id == bindparam("attendee_id")).add_columns(
+            select(func.count(record.id)).select_from(other).join(record, record.attendee_id == other.id)
+            .where(*counted, record.outcome.is_not(None)).scalar_subquery().label("recorded_in_session"),
+            select(func.count(other.id)).where(*counted).scalar_subquery().label("expected_in_session"))
     history = (
         select(AttendanceHistory.attendee_id, AttendanceHistory.outcome, AttendanceHistory.did_not_engage,
                AttendanceHistory.arrived_at, AttendanceHistory.departed_at, AttendanceHistory.notes,
@@ -287,16 +292,30 @@ def _rows_queries(one: bool) -> tuple[Executable, Executable, Executable]:
     return people, history, attempts
 
 
-def rows(session: Session | Header, only: int | None = None) -> list[Row]:
+def rows(session: Session | Header) -> list[Row]:
     """One row per expected person (people who left the group before the session are not expected), in three
     queries whatever the group size: the people with their records, sync states and completions elsewhere;
     the history of their records; their other sessions of the same template."""
+    return _read_rows(session, None)[0]
+
+
+def one_row(session: Session | Header, attendee_id: int) -> tuple[Row | None, int, int]:
+    """One expected person's row as `rows` makes it (None if they are not expected), and the session's
+    (recorded, expected) count, read with it."""
+    found, count = _read_rows(session, attendee_id)
+    return (found[0], *count) if found else (None, 0, 0)
+
+
+def _read_rows(session: Session | Header, only: int | None) -> tuple[list[Row], tuple[int, int]]:
     people, history, attempts = _rows_queries(only is not None)
     params: dict[str, Any] = {"session_id": session.id, "template_id": session.session_template.id,
                               "attendee_id": only}
     result: dict[int, Row] = {}
     past = session.ends_at <= clock.now_local()  # over: an outcome not recorded now needs someone to act
+    count = (0, 0)
     for r in reads.run(people, params):
+        if only is not None:
+            count = (r.recorded_in_session, r.expected_in_session)
         record = None if r.record is None else Record(
             r.outcome, bool(r.did_not_engage), r.arrived_at, r.departed_at, r.notes, r.recorded_at, r.version,
             Named(r.recorded_by) if r.recorded_by is not None else None)
@@ -306,7 +325,7 @@ def rows(session: Session | Header, only: int | None = None) -> list[Row]:
                                                   recorded=r.outcome is not None),
                            completed_elsewhere=bool(r.completed_elsewhere))
     if not result:
-        return []
+        return [], count
     for h in reads.run(history, {"ids": list(result)}):
         result[h.attendee_id].history.append(Record(
             h.outcome, bool(h.did_not_engage), h.arrived_at, h.departed_at, h.notes, h.recorded_at, h.version,
@@ -316,18 +335,7 @@ def rows(session: Session | Header, only: int | None = None) -> list[Row]:
         other = OtherSession(a.id, a.kind, a.starts_at, a.group_id, GroupRef(a.group_id, a.code, a.region_id),
                              session_template_info(a.session_template_id))
         by_referral[a.referral_id].attempts.append(Attempt(session=other, outcome=a.outcome))
-    return list(result.values())
-
-
-def recorded_count(session: Session | Header) -> tuple[int, int]:
-    """(recorded, expected) for the register header."""
-    recorded, expected = db.session.execute(
-        select(func.count(Attendance.id), func.count(Attendee.id))
-        .select_from(Attendee).outerjoin(Attendance, and_(Attendance.attendee_id == Attendee.id,
-                                                          Attendance.outcome.is_not(None)))
-        .where(Attendee.session_id == session.id, Attendee.removed_at.is_(None))
-    ).one()
-    return recorded, expected
+    return list(result.values()), count
 
 
 # ------------------------------------------------------------------------------------------------ My sessions

@@ -104,9 +104,9 @@ def _header_for(session_id: int, *, kept: bool = False) -> register_service.Head
     return session
 
 
-def _rows(session: Session | register_service.Header, only: int | None = None) -> list[register_service.Row]:
+def _rows(session: Session | register_service.Header) -> list[register_service.Row]:
     """The register's rows, with the people the signed-in user may not see masked (LAO): one batched check."""
-    rows = register_service.rows(session, only=only)
+    rows = register_service.rows(session)
     restricted.mask_people(row.referral for row in rows)
     return rows
 
@@ -214,17 +214,17 @@ def print_view(session_id: int) -> ResponseReturnValue:
 
 def _row_response(session: Session | register_service.Header, attendee_id: int, *, status: int = 200,
                   **extra: Any) -> Response:
-    found = _rows(session, only=attendee_id)
-    if not found:
+    found, recorded, expected = register_service.one_row(session, attendee_id)
+    if found is None:
         abort(404)
-    recorded, expected = register_service.recorded_count(session)
+    restricted.mask_people([found.referral])
     if request.method == "POST" and "outcome" in request.form:
         focus: str | None = "outcome"
     elif request.method == "POST" and "save" in request.form:
         focus = "save"
     else:
         focus = request.headers.get("HX-Trigger-Name")
-    context = _context(session, row=found[0], recorded=recorded, expected=expected, oob=True, focus=focus, **extra)
+    context = _context(session, row=found, recorded=recorded, expected=expected, oob=True, focus=focus, **extra)
     return make_response(render_blocks(TEMPLATE, ["row", "count"], **context), status)
 
 
