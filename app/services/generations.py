@@ -18,6 +18,8 @@ NAMES: dict[str, frozenset[str]] = {
     "ndelius": frozenset({"ndelius_appointment", "outbox_item"}),  # what nDelius has (the register's tags)
     # a session as its register's header shows it (app.services.register.header; the catalogue never changes)
     "sessions": frozenset({"programme_session", "programme_group", "session_facilitator", "facilitator"}),
+    # no tables: made again only when Redis loses it (app/services/lao.py keeps nDelius's answers under it)
+    "lao": frozenset(),
 }
 REDIS_RETRY_SECONDS = 30.0
 ALL_REGIONS = "all"

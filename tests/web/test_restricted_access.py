@@ -6,12 +6,16 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from app.extensions import db
 from app.models import Attendee, Referral, User
 from app.services import attendance as attendance_service
+from app.services import lao as lao_service
 from app.web.permissions import MATRIX
 from tests.conftest import Browser
 from tests.web.regions import ROLES, build_region, fill
@@ -201,6 +205,51 @@ def test_the_person_who_may_see_them_does_and_answers_are_cached(app, lao):  # t
     calls = len(lao["nd"].cases.access_calls)
     person.get(f"/groups/{ids['group_id']}")
     assert len(lao["nd"].cases.access_calls) == calls  # answered from the cache
+
+
+class _CountingRedis:
+    """The Redis connection lao.py uses, noting the CRNs each read asks for."""
+
+    def __init__(self, connection: Any, asked: list[list[str]]) -> None:
+        self.connection, self.asked = connection, asked
+
+    def mget(self, keys: list[str]) -> Any:
+        self.asked.append([key.rsplit(":", 1)[1] for key in keys])
+        return self.connection.mget(keys)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.connection, name)
+
+
+def test_each_server_process_keeps_fresh_answers_until_they_are_due_and_loses_them_with_redis(  # type: ignore[no-untyped-def]
+        app, lao, redis, monkeypatch):
+    """A page asks nDelius once; the same process answers the next load itself (neither nDelius nor Redis is
+    asked about those people), until LAO_CACHE_SECONDS after nDelius answered; and if Redis loses its answers,
+    the process's copies are gone too."""
+    asked: list[list[str]] = []
+    connection = lao_service._redis
+    monkeypatch.setattr(lao_service, "_redis", lambda: _CountingRedis(connection(), asked))
+    group = f"/groups/{lao['ids']['group_id']}"
+    person = Browser(app, app.test_client())
+    person.sign_in("treatment_manager.rrr")
+
+    def load() -> tuple[int, list[list[str]]]:
+        calls, asked[:] = len(lao["nd"].cases.access_calls), []
+        body = person.get(group).get_data(as_text=True)
+        assert "Person Rowan 0" in body and "R000000" in body  # they may see them, every time
+        return len(lao["nd"].cases.access_calls) - calls, list(asked)
+
+    first = load()
+    assert first[0] == 1 and "R000000" in first[1][0]  # nDelius asked once, after Redis
+    assert load() == (0, [])  # kept by this process: nobody asked
+    later = time.time() + app.config["LAO_CACHE_SECONDS"] + 1
+    monkeypatch.setattr(lao_service, "time", SimpleNamespace(time=lambda: later))
+    due = load()
+    assert due[0] == 1 and "R000000" in due[1][0]  # due again: Redis's answer is as old, so nDelius is asked
+    assert load() == (0, [])
+    redis.flushdb()  # Redis lost its answers (and the token they were kept under)
+    lost = load()
+    assert lost[0] == 1 and "R000000" in lost[1][0]
 
 
 def test_while_ndelius_cannot_answer_unchecked_people_are_withheld(app, lao):  # type: ignore[no-untyped-def]
