@@ -9,7 +9,8 @@ Enforced once for every page rather than in each template:
    values are set as if loaded, so nothing is written back.
 2. After the response is made, a safety net scrubs the body (HTML, CSV, JSON) of the CRN and name of every
    person withheld, and checks any other CRN the body shows (one more batched call, usually answered from the
-   cache): a page that showed a person some other way still sends no restricted details.
+   cache): a page that showed a person some other way still sends no restricted details. A page kept whole
+   (the register) says which CRNs its kept HTML shows (``scanned``), found once when it was made.
 
 Counts are not touched: a restricted person still counts in every total.
 """
@@ -131,6 +132,14 @@ def hide(referral: Referral, access: Any) -> None:
         set_committed_value(referral, name, value)
 
 
+def scanned(crns: Iterable[str]) -> None:
+    """The CRNs this response's body shows, found once when its HTML was made: a page kept whole (the register)
+    is the same HTML on every load but for the marks filled in for each response (CSRF token, CSP nonce,
+    idempotency keys: random tokens, nobody's details), so scrub checks these instead of searching the body
+    again (about 0.15 ms of a register's 2 ms)."""
+    g.scanned_crns = set(crns)
+
+
 def scrub(response: Response) -> Response:
     # Cheap checks first: static files and other bodies never touch the database (no user is loaded for them).
     if response.direct_passthrough or response.is_streamed or (response.mimetype or "") not in SCRUBBED_TYPES:
@@ -141,7 +150,8 @@ def scrub(response: Response) -> Response:
     if username is None:
         return response
     raw = response.get_data()
-    decisions = decide(crns_in(raw))
+    scanned = g.pop("scanned_crns", None)
+    decisions = decide(crns_in(raw) if scanned is None else scanned)
     hidden: dict[str, str] = dict(g.get("lao_hidden", {}))
     newly = [crn for crn, access in decisions.items() if not access.allowed and crn not in hidden]
     if newly:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from app.extensions import db
-from app.models import Attendee, Referral, User
+from app.models import Attendee, Referral, Session, User
 from app.services import attendance as attendance_service
 from app.services import lao as lao_service
 from app.web.permissions import MATRIX
@@ -192,6 +192,27 @@ def test_the_register_and_the_export_show_restricted_rows_and_keep_counts(app, l
     assert len(lines) == 3  # header + both members
     assert any(",Restricted," in line for line in lines) and "Person Rowan 1" in export
     assert not any(s in export for s in SENTINELS)
+
+
+def test_a_restricted_persons_details_typed_into_session_notes_are_scrubbed_from_the_register_kept_or_not(  # type: ignore[no-untyped-def]
+        app, lao):
+    """The safety net behind the masking: someone typed a restricted person's CRN and name into a session's notes,
+    a person not on its register (waiting to join). A user who may not see them reads "Restricted" there, on the
+    register as it is worked out and on the same register kept for their next load (whose CRNs were found once,
+    when it was kept)."""
+    ids = lao["ids"]
+    session = db.session.get(Session, ids["session_id"])
+    session.notes = "R999999 (Waiting Rowan) came to ask; Person Rowan 1 stayed"
+    db.session.commit()
+    person = Browser(app, app.test_client())
+    person.sign_in("lead.rrr")
+    for load in ("worked out", "kept"):
+        body = person.get(f"/sessions/{ids['session_id']}").get_data(as_text=True)
+        assert "Restricted (Restricted) came to ask; Person Rowan 1 stayed" in body, load
+        assert not any(s in body for s in SENTINELS), load
+    seer = Browser(app, app.test_client())
+    seer.sign_in("lead.seer")
+    assert "R999999 (Waiting Rowan) came to ask" in seer.get(f"/sessions/{ids['session_id']}").get_data(as_text=True)
 
 
 def test_the_person_who_may_see_them_does_and_answers_are_cached(app, lao):  # type: ignore[no-untyped-def]

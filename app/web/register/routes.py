@@ -165,19 +165,22 @@ def show(session_id: int) -> ResponseReturnValue:
     flags = (context["editable"], context["records_outcomes"], context["is_manager"])
     rows_key = (session_id, withheld, flags, generations.current("ndelius"))
 
-    def page(_as_of: datetime) -> Markup:
-        """The whole page, with marks for what is the viewer's own."""
+    def page(_as_of: datetime) -> tuple[Markup, list[str]]:
+        """The whole page, with marks for what is the viewer's own, and the CRNs it shows (for the scrub)."""
         html, recorded, expected, can_catch_up = region_cache.kept("register", region, rows_key, render)
-        return Markup(render_template(  # nosec B704  (an autoescaped template's output)
+        whole = Markup(render_template(  # nosec B704  (an autoescaped template's output)
             TEMPLATE, **{**context, "csrf_token": lambda: CSRF_MARK, "csp_nonce": lambda: NONCE_MARK,
                          "new_key": lambda: KEY_MARK},
             rows_html=html, recorded=recorded, expected=expected, can_catch_up=can_catch_up))
+        return whole, sorted(restricted.crns_in(whole.encode()))
 
     if context["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
-        return offline.as_copy(_filled(page(clock.now_local())))
+        return offline.as_copy(_filled(page(clock.now_local())[0]))
     # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
     viewer = (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
-    return offline.as_copy(_filled(region_cache.kept("register-page", region, (rows_key, viewer), page)))
+    whole, shown_crns = region_cache.kept("register-page", region, (rows_key, viewer), page)
+    restricted.scanned(shown_crns)
+    return offline.as_copy(_filled(whole))
 
 
 def _filled(html: str) -> str:
