@@ -3,6 +3,8 @@ booking."""
 from __future__ import annotations
 
 import functools
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -165,46 +167,54 @@ def show(session_id: int) -> ResponseReturnValue:
     flags = (context["editable"], context["records_outcomes"], context["is_manager"])
     rows_key = (session_id, withheld, flags, generations.current("ndelius"))
 
-    def page(_as_of: datetime) -> tuple[Markup, list[str]]:
-        """The whole page, with marks for what is the viewer's own, and the CRNs it shows (for the scrub)."""
+    def page(_as_of: datetime) -> KeptPage:
+        """The whole page, with marks for what is the viewer's own."""
         html, recorded, expected, can_catch_up = region_cache.kept("register", region, rows_key, render)
-        whole = Markup(render_template(  # nosec B704  (an autoescaped template's output)
+        return KeptPage.of(render_template(
             TEMPLATE, **{**context, "csrf_token": lambda: CSRF_MARK, "csp_nonce": lambda: NONCE_MARK,
                          "new_key": lambda: KEY_MARK},
             rows_html=html, recorded=recorded, expected=expected, can_catch_up=can_catch_up))
-        return whole, sorted(restricted.crns_in(whole.encode()))
 
     if context["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
-        return offline.as_copy(_filled(page(clock.now_local())[0]))
-    # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
-    viewer = (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
-    whole, shown_crns = region_cache.kept("register-page", region, (rows_key, viewer), page)
-    restricted.scanned(shown_crns)
-    return offline.as_copy(_filled(whole))
-
-
-def _filled(html: str) -> str:
-    """A page rendered with marks, with the viewer's CSRF token, this response's CSP nonce and a fresh idempotency
-    key for each form in their place: one pass over the page, the marks being its only NUL characters (a NUL in
-    stored text, which SQLite could hold, is left as it is by the slower way round)."""
-    own = {"csrf": current_app.extensions["csrf_token"](), "nonce": g.get("csp_nonce", "")}
-    html = str(html)  # plain text: Markup would escape what is joined to it
-    parts = html.split("\x00")
-    marks = parts[1::2]
-    if len(parts) % 2 == 0 or not all(mark in own or mark == "key" for mark in marks):
-        html = html.replace(CSRF_MARK, own["csrf"]).replace(NONCE_MARK, own["nonce"])
-        parts = html.split(KEY_MARK)
-        return "".join(part + new_key() for part in parts[:-1]) + parts[-1]
-    parts[1::2] = [own[mark] if mark in own else new_key() for mark in marks]
-    return "".join(parts)
+        whole = page(clock.now_local())
+    else:
+        # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
+        viewer = (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
+        whole = region_cache.kept("register-page", region, (rows_key, viewer), page)
+    restricted.scanned(whole.crns)
+    return offline.as_copy(whole.filled())
 
 
 # Marks for what each response has of its own in a kept register (the viewer's CSRF token, the CSP nonce, a fresh
 # idempotency key per form): NUL characters, which what people type cannot bring in (clean_text drops them) and
-# PostgreSQL's text cannot hold (_filled copes with one that came some other way).
+# PostgreSQL's text cannot hold (a NUL that came some other way, which SQLite could hold, is left as it is).
 CSRF_MARK = Markup("\x00csrf\x00")  # nosec B704
 KEY_MARK = Markup("\x00key\x00")  # nosec B704
 NONCE_MARK = Markup("\x00nonce\x00")  # nosec B704  (all three Markup: rendered as they are, then replaced)
+_MARKS = re.compile("\x00(csrf|key|nonce)\x00")
+
+
+@dataclass(frozen=True)
+class KeptPage:
+    """A register page rendered with marks, kept as UTF-8 in the parts between them (so that each response is
+    one join of bytes, with nothing to split or encode), with the CRNs it shows (for the LAO safety net: a kept
+    page is the same HTML on every load but for the marks). Not a plain value, so each process keeps its own
+    (its rows, the costly part, are shared through Redis)."""
+
+    parts: tuple[bytes, ...]  # text, mark name, text, ..., text
+    crns: tuple[str, ...]
+
+    @classmethod
+    def of(cls, html: str) -> KeptPage:
+        # The CRNs are found with the marks in place (a mark reads as a space): never fewer than the filled page shows.
+        return cls(tuple(part.encode() for part in _MARKS.split(html)), tuple(sorted(restricted.crns_in(html.encode()))))
+
+    def filled(self) -> bytes:
+        """The page with this response's own CSRF token, CSP nonce and a fresh idempotency key for each form."""
+        own = {b"csrf": current_app.extensions["csrf_token"]().encode(), b"nonce": g.get("csp_nonce", "").encode()}
+        parts = list(self.parts)
+        parts[1::2] = [own[mark] if mark in own else new_key().encode() for mark in parts[1::2]]
+        return b"".join(parts)
 
 
 @bp.route("/<int:session_id>/print")
