@@ -22,7 +22,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.integrations.errors import NDeliusError
-from app.integrations.probation_cases import MAX_ACCESS_CRNS, Access, cases_client
+from app.integrations.probation_cases import MAX_ACCESS_CRNS, Access, ProbationCasesClient, cases_client
 from app.services import generations
 
 log = logging.getLogger(__name__)
@@ -118,16 +118,32 @@ def _kept() -> _Kept | None:
 
 
 def _ask(username: str, crns: list[str]) -> tuple[dict[str, Access], str | None]:
-    client = cases_client(current_app.config)
+    client = _client()
     found: dict[str, Access] = {}
     try:
         for start in range(0, len(crns), MAX_ACCESS_CRNS):
             found.update(client.access(username, crns[start:start + MAX_ACCESS_CRNS]))
     except NDeliusError as exc:
         return found, str(exc)
-    finally:
-        client.close()
     return found, None
+
+
+def _client() -> ProbationCasesClient:
+    """This thread's client for the access checks, kept between requests: its HMPPS Auth token is used until it
+    is due and its connections stay open (a client made for each check asked HMPPS Auth for a token every time
+    nDelius was asked). Made again when the settings it was made with change."""
+    config = current_app.config
+    settings = (config["NDELIUS_URL"], config["HMPPS_AUTH_URL"], config["NDELIUS_CLIENT_ID"],
+                config["NDELIUS_CLIENT_SECRET"], config.get("NDELIUS_CONNECT_TIMEOUT"),
+                config.get("NDELIUS_READ_TIMEOUT"))
+    local = current_app.extensions.setdefault("lao_clients", threading.local())
+    made: tuple[tuple[object, ...], ProbationCasesClient] | None = getattr(local, "client", None)
+    if made is None or made[0] != settings:
+        if made is not None:
+            made[1].close()
+        made = (settings, cases_client(config))
+        local.client = made
+    return made[1]
 
 
 def _remember(username: str, answers: dict[str, Access], now: float, ttl: int) -> None:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 
 from app.extensions import db
 from app.models import Attendee, Referral, Session, User
@@ -271,6 +272,26 @@ def test_each_server_process_keeps_fresh_answers_until_they_are_due_and_loses_th
     redis.flushdb()  # Redis lost its answers (and the token they were kept under)
     lost = load()
     assert lost[0] == 1 and "R000000" in lost[1][0]
+
+
+def test_access_checks_use_one_hmpps_auth_token_until_it_is_due(app, lao, redis):  # type: ignore[no-untyped-def]
+    """Each load whose people nobody kept asks nDelius again, every time with the token HMPPS Auth gave for the
+    first check: HMPPS Auth is not asked for a token on every check."""
+    group = f"/groups/{lao['ids']['group_id']}"
+    person = Browser(app, app.test_client())
+    person.sign_in("treatment_manager.rrr")
+    app.extensions.pop("lao_clients", None)  # as in a server process just started: no token yet
+
+    def token_requests() -> int:
+        calls = requests.get(app.config["HMPPS_AUTH_URL"] + "/__state", timeout=5).json()["calls"]
+        return sum(1 for call in calls if (call["method"], call["path"]) == ("POST", "/oauth/token"))
+
+    tokens, asked = token_requests(), len(lao["nd"].cases.access_calls)
+    for _ in range(3):
+        redis.flushdb()  # nothing kept anywhere: nDelius is asked
+        assert "Person Rowan 0" in person.get(group).get_data(as_text=True)
+    assert len(lao["nd"].cases.access_calls) - asked == 3
+    assert token_requests() - tokens == 1
 
 
 def test_while_ndelius_cannot_answer_unchecked_people_are_withheld(app, lao):  # type: ignore[no-untyped-def]
