@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from app import clock
 from app.extensions import db
-from app.models import Attendee, Session
+from app.models import Attendee, Session, User
 from tests.conftest import Browser
 
 INTRO = datetime(2026, 4, 13, 10)
@@ -217,3 +217,58 @@ def test_a_kept_page_asks_redis_once_for_every_generation_it_needs(app, regions,
 
     _tap(manager, regions["NW"]["group"].id, "Alex NW")
     assert "1 attendance records." in manager.get("/progress").data.decode()
+
+
+@pytest.mark.parametrize("page", ["/progress", "/groups", "grid"])
+def test_a_page_kept_whole_is_made_once_per_viewer_and_each_response_has_its_own_token_and_nonce(  # type: ignore[no-untyped-def]
+        app, regions, page):
+    """The dashboard, the groups list and a group's grid are kept whole (app.web.whole_pages), per viewer: the same
+    person's next loads, from another device too, are not rendered again, yet each response carries its own
+    session's CSRF token and its own CSP nonce; a colleague is shown a page made for them."""
+    from flask.signals import before_render_template
+
+    url = f"/progress/groups/{regions['NW']['group'].id}" if page == "grid" else page
+    devices = {"lead.nw": Browser(app, app.test_client()), "lead.nw again": Browser(app, app.test_client()),
+               "tm.nw": Browser(app, app.test_client())}
+    for name, device in devices.items():
+        device.sign_in(name.split()[0])
+    rendered: list[str] = []
+
+    def note(_app, template, context, **_extra):  # type: ignore[no-untyped-def]
+        rendered.append(template.name)
+
+    before_render_template.connect(note, app)
+    try:
+        loads = [(name, devices[name].get(url)) for name in ("lead.nw", "lead.nw again", "lead.nw")]
+        by_the_lead = len(rendered)
+        loads.append(("tm.nw", devices["tm.nw"].get(url)))
+    finally:
+        before_render_template.disconnect(note, app)
+    assert by_the_lead <= 1  # the lead's page once at most (signing in may have shown it already)
+    tokens, nonces = [], []
+    for name, response in loads:
+        assert response.status_code == 200
+        body = response.data.decode()
+        nonce = re.search(r"'nonce-([^']+)'", response.headers["Content-Security-Policy"]).group(1)
+        assert set(re.findall(r'<script nonce="([^"]+)"', body)) == {nonce} and "\x00" not in body
+        token = re.search(r'name="csrf-token" content="([^"]+)"', body).group(1)
+        assert set(re.findall(r'name="csrf_token" value="([^"]+)"', body)) == {token}  # the sign-out form's too
+        username = name.split()[0]
+        signed_in = db.session.scalar(select(User.name).where(User.username == username))
+        assert f'<span class="govuk-visually-hidden">Signed in as </span>{signed_in}</li>' in body  # made for them
+        tokens.append(token)
+        nonces.append(nonce)
+    assert len(set(nonces)) == 4
+    assert tokens[0] == tokens[2] and len({tokens[0], tokens[1], tokens[3]}) == 3  # each session's own
+
+
+def test_a_page_kept_whole_is_made_afresh_to_show_a_message(app, regions, world):  # type: ignore[no-untyped-def]
+    """A message waiting to be shown (after a change made without JavaScript) is on the next page, once: a kept
+    groups list is not shown in its place."""
+    manager = Browser(app, app.test_client())
+    manager.sign_in("tm.nw")
+    manager.get("/groups")  # kept for them
+    with manager.client.session_transaction() as kept:
+        kept["_flashes"] = [("success", "Group BC-NW changed")]
+    assert "Group BC-NW changed" in manager.get("/groups").data.decode()
+    assert "Group BC-NW changed" not in manager.get("/groups").data.decode()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
@@ -16,7 +19,7 @@ from app.services import reschedule as reschedule_service
 from app.services import schedule as schedule_service
 from app.services.errors import ServiceError
 from app.services.schedule_guard import ScheduleBusy
-from app.web import region_cache
+from app.web import region_cache, whole_pages
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.groups.forms import EditGroupForm, GroupForm, slots_from
 from app.web.permissions import LEADS
@@ -30,11 +33,15 @@ NAV = [(10, "Groups", "groups.index", EVERYONE)]
 @bp.route("")
 @roles(*EVERYONE)
 def index() -> ResponseReturnValue:
-    choice = region_choice()  # an admin sees every region's groups, or a chosen region's, and the page says which
-    table = region_cache.fragment("groups", choice.region_id, (choice.title,), lambda as_of: render_block(
-        "groups/index.html", "groups_table", rows=group_service.groups_for(current_user, choice.region_id),
-        as_of=as_of, region_name=choice.title))
-    return render_template("groups/index.html", table_html=table, choice=choice)
+    def page(marks: Mapping[str, Any]) -> str:
+        choice = region_choice()  # an admin sees every region's groups, or a chosen region's, and the page says which
+        table = region_cache.fragment("groups", choice.region_id, (choice.title,), lambda as_of: render_block(
+            "groups/index.html", "groups_table", rows=group_service.groups_for(current_user, choice.region_id),
+            as_of=as_of, region_name=choice.title))
+        return render_template("groups/index.html", table_html=table, choice=choice, **marks)
+
+    # Kept whole for everyone but admins (app.web.whole_pages), whose region is always their own.
+    return whole_pages.kept("groups", current_user.region_id, (), page)
 
 
 @bp.route("/new", methods=["GET", "POST"])

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request
 from flask.typing import ResponseReturnValue
@@ -14,7 +15,7 @@ from markupsafe import Markup
 from app import clock
 from app.services import progress_grid, progress_report
 from app.services.groups import get_group
-from app.web import region_cache, restricted
+from app.web import region_cache, restricted, whole_pages
 from app.web.access import roles
 from app.web.csv_download import csv_response
 from app.web.input_bounds import db_id
@@ -30,12 +31,17 @@ NAV = [(30, "Progress", "progress.index", READERS)]
 @roles(*READERS)
 def index() -> ResponseReturnValue:
     region_id = chosen_region_id()
-    regions = region_choice().options  # what an admin may choose from (empty for everyone else)
     scope = region_id if current_user.role == "admin" else current_user.region_id
-    board = region_cache.fragment("dashboard", scope, (), lambda as_of: render_block(
-        "progress/index.html", "board", board=progress_report.dashboard(current_user, region_id),
-        region_id=region_id, as_of=as_of))
-    return render_template("progress/index.html", board_html=board, regions=regions, region_id=region_id)
+
+    def page(marks: Mapping[str, Any]) -> str:
+        regions = region_choice().options  # what an admin may choose from (empty for everyone else)
+        board = region_cache.fragment("dashboard", scope, (), lambda as_of: render_block(
+            "progress/index.html", "board", board=progress_report.dashboard(current_user, region_id),
+            region_id=region_id, as_of=as_of))
+        return render_template("progress/index.html", board_html=board, regions=regions, region_id=region_id,
+                               **marks)
+
+    return whole_pages.kept("dashboard", scope, (), page)
 
 
 @bp.route("/groups/<int:group_id>")
@@ -58,8 +64,11 @@ def group(group_id: int) -> ResponseReturnValue:
         return render_block("progress/group.html", "content", report=shown, grid_cell=grid_cells(),
                             o=current_app.jinja_env.get_template("register/_outcomes.html").module)
 
-    content = region_cache.fragment("grid", found.region_id, (group_id, withheld), render)
-    return render_template("progress/group.html", group=found, content_html=content)
+    def page(marks: Mapping[str, Any]) -> str:
+        content = region_cache.fragment("grid", found.region_id, (group_id, withheld), render)
+        return render_template("progress/group.html", group=found, content_html=content, **marks)
+
+    return whole_pages.kept("grid", found.region_id, (group_id, withheld), page)
 
 
 def _grid_group(group_id: int) -> progress_grid.GridGroup | None:

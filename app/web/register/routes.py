@@ -3,8 +3,6 @@ booking."""
 from __future__ import annotations
 
 import functools
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +12,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     make_response,
     redirect,
     render_template,
@@ -39,7 +36,7 @@ from app.services import one_to_ones as one_to_one_service
 from app.services import register as register_service
 from app.services.errors import ServiceError
 from app.services.groups import facilitators_for
-from app.web import region_cache, restricted
+from app.web import region_cache, restricted, whole_pages
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.register import offline
 from app.web.register.forms import (
@@ -158,8 +155,7 @@ def show(session_id: int) -> ResponseReturnValue:
     def render(_as_of: datetime) -> tuple[Markup, int, int, bool]:
         shown = rows()
         restricted.mask_people(row.referral for row in shown)
-        html = render_block(TEMPLATE, "rows", **{**context, "rows": shown, "csrf_token": lambda: CSRF_MARK,
-                                                 "new_key": lambda: KEY_MARK})
+        html = render_block(TEMPLATE, "rows", **{**context, "rows": shown, **whole_pages.MARKED})
         # render_block autoescapes every value: the HTML is the template's own, safe to keep as Markup.
         return (Markup(html), sum(1 for r in shown if r.outcome), len(shown),  # nosec B704
                 session.status == "cancelled" or any(r.may_have_catch_up for r in shown))
@@ -167,54 +163,19 @@ def show(session_id: int) -> ResponseReturnValue:
     flags = (context["editable"], context["records_outcomes"], context["is_manager"])
     rows_key = (session_id, withheld, flags, generations.current("ndelius"))
 
-    def page(_as_of: datetime) -> KeptPage:
-        """The whole page, with marks for what is the viewer's own."""
+    def page(_as_of: datetime) -> whole_pages.KeptPage:
+        """The whole page, with marks for what is the viewer's own (app.web.whole_pages)."""
         html, recorded, expected, can_catch_up = region_cache.kept("register", region, rows_key, render)
-        return KeptPage.of(render_template(
-            TEMPLATE, **{**context, "csrf_token": lambda: CSRF_MARK, "csp_nonce": lambda: NONCE_MARK,
-                         "new_key": lambda: KEY_MARK},
+        return whole_pages.KeptPage.of(render_template(
+            TEMPLATE, **{**context, **whole_pages.MARKED},
             rows_html=html, recorded=recorded, expected=expected, can_catch_up=can_catch_up))
 
     if context["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
         whole = page(clock.now_local())
     else:
         # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
-        viewer = (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
-        whole = region_cache.kept("register-page", region, (rows_key, viewer), page)
-    restricted.scanned(whole.crns)
-    return offline.as_copy(whole.filled())
-
-
-# Marks for what each response has of its own in a kept register (the viewer's CSRF token, the CSP nonce, a fresh
-# idempotency key per form): NUL characters, which what people type cannot bring in (clean_text drops them) and
-# PostgreSQL's text cannot hold (a NUL that came some other way, which SQLite could hold, is left as it is).
-CSRF_MARK = Markup("\x00csrf\x00")  # nosec B704
-KEY_MARK = Markup("\x00key\x00")  # nosec B704
-NONCE_MARK = Markup("\x00nonce\x00")  # nosec B704  (all three Markup: rendered as they are, then replaced)
-_MARKS = re.compile("\x00(csrf|key|nonce)\x00")
-
-
-@dataclass(frozen=True)
-class KeptPage:
-    """A register page rendered with marks, kept as UTF-8 in the parts between them (so that each response is
-    one join of bytes, with nothing to split or encode), with the CRNs it shows (for the LAO safety net: a kept
-    page is the same HTML on every load but for the marks). Not a plain value, so each process keeps its own
-    (its rows, the costly part, are shared through Redis)."""
-
-    parts: tuple[bytes, ...]  # text, mark name, text, ..., text
-    crns: tuple[str, ...]
-
-    @classmethod
-    def of(cls, html: str) -> KeptPage:
-        # The CRNs are found with the marks in place (a mark reads as a space): never fewer than the filled page shows.
-        return cls(tuple(part.encode() for part in _MARKS.split(html)), tuple(sorted(restricted.crns_in(html.encode()))))
-
-    def filled(self) -> bytes:
-        """The page with this response's own CSRF token, CSP nonce and a fresh idempotency key for each form."""
-        own = {b"csrf": current_app.extensions["csrf_token"]().encode(), b"nonce": g.get("csp_nonce", "").encode()}
-        parts = list(self.parts)
-        parts[1::2] = [own[mark] if mark in own else new_key().encode() for mark in parts[1::2]]
-        return b"".join(parts)
+        whole = region_cache.kept("register-page", region, (rows_key, whole_pages.viewer()), page)
+    return offline.as_copy(whole_pages.body(whole))
 
 
 @bp.route("/<int:session_id>/print")
