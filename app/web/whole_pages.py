@@ -1,6 +1,7 @@
-"""Pages kept whole (on top of app.web.region_cache): the register, the regional dashboard, the groups list and a
-group's progress grid show only what is kept, so the page around their kept parts (the layout, with the viewer's
-name and navigation) is kept too, per viewer and URL, under the same generations and for as long.
+"""Pages kept whole (on top of app.web.region_cache): the register, the regional dashboard, the groups list, a
+group's progress grid and the calendar show only what is kept, so the page around their kept parts (the layout,
+with the viewer's name and navigation) is kept too, per viewer and URL, under the same generations and for as
+long (the calendar: while no reschedule's progress shows, which no generation follows).
 
 A page is rendered once with marks where each response has values of its own (the viewer's CSRF token, this
 response's CSP nonce, a fresh idempotency key for each form), kept as UTF-8 in the parts between the marks, and

@@ -219,12 +219,12 @@ def test_a_kept_page_asks_redis_once_for_every_generation_it_needs(app, regions,
     assert "1 attendance records." in manager.get("/progress").data.decode()
 
 
-@pytest.mark.parametrize("page", ["/progress", "/groups", "grid"])
+@pytest.mark.parametrize("page", ["/progress", "/groups", "grid", MONTH])
 def test_a_page_kept_whole_is_made_once_per_viewer_and_each_response_has_its_own_token_and_nonce(  # type: ignore[no-untyped-def]
         app, regions, page):
-    """The dashboard, the groups list and a group's grid are kept whole (app.web.whole_pages), per viewer: the same
-    person's next loads, from another device too, are not rendered again, yet each response carries its own
-    session's CSRF token and its own CSP nonce; a colleague is shown a page made for them."""
+    """The dashboard, the groups list, a group's grid and the region calendar are kept whole (app.web.whole_pages),
+    per viewer: the same person's next loads, from another device too, are not rendered again, yet each response
+    carries its own session's CSRF token and its own CSP nonce; a colleague is shown a page made for them."""
     from flask.signals import before_render_template
 
     url = f"/progress/groups/{regions['NW']['group'].id}" if page == "grid" else page

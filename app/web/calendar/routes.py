@@ -2,6 +2,7 @@
 group's days and times, and each person's iCalendar link."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from app.services import calendar_feed, operations
 from app.services import reschedule as reschedule_service
 from app.services.errors import ServiceError
 from app.services.operations import fail
-from app.web import region_cache
+from app.web import region_cache, whole_pages
 from app.web.access import EVERYONE, MANAGERS, is_htmx, roles
 from app.web.calendar.forms import DaysAndTimesForm, PostponeForm
 from app.web.groups.forms import slots_from
@@ -121,11 +122,17 @@ def index() -> ResponseReturnValue:
     if is_htmx():
         return render_block("calendar/index.html", "calendar", **context)
     region, scope_value = context["choice"].region_id, context["scope_value"]
-    context["scope_options"] = region_cache.fragment(
-        "calendar-scope", region, (scope_value, current_user.facilitator_id),
-        lambda _as_of: render_block("calendar/index.html", "scope_options", groups=context["groups"],
-                                    facilitators=context["facilitators"], scope_value=scope_value))
-    return render_template("calendar/index.html", **context)
+
+    def page(marks: Mapping[str, Any]) -> str:
+        scope_options = region_cache.fragment(
+            "calendar-scope", region, (scope_value, current_user.facilitator_id),
+            lambda _as_of: render_block("calendar/index.html", "scope_options", groups=context["groups"],
+                                        facilitators=context["facilitators"], scope_value=scope_value))
+        return render_template("calendar/index.html", **context, scope_options=scope_options, **marks)
+
+    if context["operations"]:  # a reschedule's progress (its operation, which no generation follows): made afresh
+        return page({})
+    return whole_pages.kept("calendar", region, (), page)
 
 
 # --- postpone -----------------------------------------------------------------------------------------------
