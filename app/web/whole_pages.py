@@ -57,7 +57,8 @@ class KeptPage:
 
 
 def viewer() -> tuple[Hashable, ...]:
-    """What the layout shows of the viewer: a page is kept per viewer."""
+    """What the layout shows of the viewer (base.html: their name, or else their username; the navigation of their
+    role): a page is kept per viewer."""
     return (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
 
 
