@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
-import uuid
+import secrets
 from dataclasses import dataclass, field
 from datetime import time
 
@@ -37,7 +37,8 @@ def clean_text(value: str | None) -> str:
 
 
 def new_key() -> str:
-    return uuid.uuid4().hex
+    """An idempotency key: 32 hex digits, 128 random bits."""
+    return secrets.token_hex(16)
 
 
 def request_key(form: MultiDict[str, str], headers: Headers) -> str | None:

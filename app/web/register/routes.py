@@ -123,11 +123,17 @@ def outcome_macros() -> Any:
     return current_app.jinja_env.get_template("register/_outcomes.html").module
 
 
-def _context(session: Session | register_service.Header, **extra: Any) -> dict[str, Any]:
+def _flags(session: Session | register_service.Header) -> tuple[bool, bool, bool]:
+    """What the viewer may do on this register: record, record outcomes (a cancelled session's rows show what is
+    stored, with no outcome buttons: the save refuses them anyway), manage."""
     editable = attendance_service.can_record(current_user, session)
-    # A cancelled session's rows show what is stored, with no outcome buttons: the save refuses them anyway.
-    return dict(session=session, editable=editable, records_outcomes=editable and session.status != "cancelled",
-                is_manager=current_user.role in MANAGERS, outcomes=OUTCOMES, main_outcomes=MAIN_OUTCOMES,
+    return editable, editable and session.status != "cancelled", current_user.role in MANAGERS
+
+
+def _context(session: Session | register_service.Header, **extra: Any) -> dict[str, Any]:
+    editable, records_outcomes, is_manager = _flags(session)
+    return dict(session=session, editable=editable, records_outcomes=records_outcomes,
+                is_manager=is_manager, outcomes=OUTCOMES, main_outcomes=MAIN_OUTCOMES,
                 absence_outcomes=ABSENCE_OUTCOMES, new_key=new_key,
                 shown_values=lambda row: RowForm.shown(attendance_service.RowInput.of(row.attendance)),
                 local_time=local_time, now_local=clock.now_local(), o=outcome_macros(),
@@ -144,7 +150,8 @@ def show(session_id: int) -> ResponseReturnValue:
     viewer (the layout shows their name). The CSRF token, the CSP nonce and each form's idempotency key are
     this response's own: they are kept as marks and filled in for each page."""
     session = _header_for(session_id, kept=True)
-    context = _context(session, **offline.copy_context())
+    offline_copy = offline.copy_context()
+    context = functools.cache(lambda: _context(session, **offline_copy))  # only for what is not kept
     rows = functools.cache(lambda: register_service.rows(session))  # read once, and only if not kept
 
     region = session.group.region_id
@@ -155,22 +162,21 @@ def show(session_id: int) -> ResponseReturnValue:
     def render(_as_of: datetime) -> tuple[Markup, int, int, bool]:
         shown = rows()
         restricted.mask_people(row.referral for row in shown)
-        html = render_block(TEMPLATE, "rows", **{**context, "rows": shown, **whole_pages.MARKED})
+        html = render_block(TEMPLATE, "rows", **{**context(), "rows": shown, **whole_pages.MARKED})
         # render_block autoescapes every value: the HTML is the template's own, safe to keep as Markup.
         return (Markup(html), sum(1 for r in shown if r.outcome), len(shown),  # nosec B704
                 session.status == "cancelled" or any(r.may_have_catch_up for r in shown))
 
-    flags = (context["editable"], context["records_outcomes"], context["is_manager"])
-    rows_key = (session_id, withheld, flags, generations.current("ndelius"))
+    rows_key = (session_id, withheld, _flags(session), generations.current("ndelius"))
 
     def page(_as_of: datetime) -> whole_pages.KeptPage:
         """The whole page, with marks for what is the viewer's own (app.web.whole_pages)."""
         html, recorded, expected, can_catch_up = region_cache.kept("register", region, rows_key, render)
         return whole_pages.KeptPage.of(render_template(
-            TEMPLATE, **{**context, **whole_pages.MARKED},
+            TEMPLATE, **{**context(), **whole_pages.MARKED},
             rows_html=html, recorded=recorded, expected=expected, can_catch_up=can_catch_up))
 
-    if context["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
+    if offline_copy["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
         whole = page(clock.now_local())
     else:
         # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
