@@ -10,7 +10,7 @@ Enforced once for every page rather than in each template:
 2. After the response is made, a safety net scrubs the body (HTML, CSV, JSON) of the CRN and name of every
    person withheld, and checks any other CRN the body shows (one more batched call, usually answered from the
    cache): a page that showed a person some other way still sends no restricted details. A page kept whole
-   (the register) says which CRNs its kept HTML shows (``scanned``), found once when it was made.
+   (app.web.whole_pages) says which CRNs its kept HTML shows (``scanned``), found once when it was made.
 
 Counts are not touched: a restricted person still counts in every total.
 """
@@ -133,10 +133,10 @@ def hide(referral: Referral, access: Any) -> None:
 
 
 def scanned(body: bytes, crns: Iterable[str]) -> None:
-    """The CRNs `body` shows, found once when its HTML was made: a page kept whole (the register) is the same HTML
-    on every load but for the marks filled in for each response (CSRF token, CSP nonce, idempotency keys: random
-    tokens, nobody's details), so scrub checks these instead of searching the body again (0.15 ms of a kept
-    register's 2 ms) - if the response is still that body."""
+    """The CRNs `body` shows, found once when its HTML was made: a page kept whole (app.web.whole_pages) is the
+    same HTML on every load but for the marks filled in for each response (CSRF token, CSP nonce, idempotency
+    keys: random tokens, nobody's details), so scrub checks these instead of searching the body again (0.15 ms
+    of a kept register's 2 ms), if the response is still that body."""
     g.scanned_crns = (body, set(crns))
 
 

@@ -58,30 +58,23 @@ class KeptPage:
         return b"".join(parts)
 
 
-def viewer() -> tuple[Hashable, ...]:
+def _viewer() -> tuple[Hashable, ...]:
     """What the layout shows of the viewer (base.html: their name, or else their username; the navigation of their
     role): a page is kept per viewer."""
     return (current_user.id, current_user.role, current_user.name, current_user.username, request.script_root)
 
 
-def made_afresh() -> bool:
-    """A message to show (its own response) or an admin viewing: not kept whole."""
-    return "_flashes" in session or current_user.role == "admin"
-
-
-def body(page: KeptPage) -> bytes:
-    """The kept page filled in for this response, with its CRNs told to the safety net."""
-    filled = page.filled()
-    restricted.scanned(filled, page.crns)
-    return filled
-
-
-def kept(page: str, region_id: int | None, key: Hashable, render: Callable[[Mapping[str, Any]], str]) -> Response:
+def kept(page: str, region_id: int | None, key: Hashable, render: Callable[[Mapping[str, Any]], str], *,
+         afresh: bool = False, admins: bool = False) -> Response:
     """The response for `page`: `render(context)` renders it with `context` added to what it passes its template
     (the marks, when it is kept), unless a page made for this viewer, URL and `key` under the region's current
-    generations is kept."""
-    if made_afresh():
+    generations is kept. Made afresh for a message to show, when the caller says so (`afresh`: an offline copy,
+    whose banner has its own time), and for an admin unless `admins` (`region_id` is the page's own region, as a
+    register's is, not the admin's choice)."""
+    if afresh or "_flashes" in session or (current_user.role == "admin" and not admins):
         return make_response(render({}))
-    made = region_cache.kept(f"{page}-page", region_id, (key, viewer(), request.full_path),
+    made = region_cache.kept(f"{page}-page", region_id, (key, _viewer(), request.full_path),
                              lambda _as_of: KeptPage.of(render(MARKED)))
-    return make_response(body(made))
+    filled = made.filled()
+    restricted.scanned(filled, made.crns)
+    return make_response(filled)

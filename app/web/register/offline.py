@@ -30,7 +30,7 @@ def copy_requested() -> bool:
     return request.headers.get(COPY_HEADER) == "1"
 
 
-def as_copy(body: str | bytes) -> Response:
+def as_copy(body: str | Response) -> Response:
     """The page, marked as an offline copy when one was asked for."""
     response = make_response(body)
     if copy_requested():

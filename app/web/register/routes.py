@@ -3,6 +3,7 @@ booking."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,6 @@ from flask import (
     request,
     url_for,
 )
-from flask import session as flask_session
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, generate_csrf
@@ -169,19 +169,14 @@ def show(session_id: int) -> ResponseReturnValue:
 
     rows_key = (session_id, withheld, _flags(session), generations.current("ndelius"))
 
-    def page(_as_of: datetime) -> whole_pages.KeptPage:
-        """The whole page, with marks for what is the viewer's own (app.web.whole_pages)."""
+    def page(marks: Mapping[str, Any]) -> str:
+        """The whole page (kept per viewer as its rows are, app.web.whole_pages)."""
         html, recorded, expected, can_catch_up = region_cache.kept("register", region, rows_key, render)
-        return whole_pages.KeptPage.of(render_template(
-            TEMPLATE, **{**context(), **whole_pages.MARKED},
-            rows_html=html, recorded=recorded, expected=expected, can_catch_up=can_catch_up))
+        return render_template(TEMPLATE, **{**context(), **marks}, rows_html=html, recorded=recorded,
+                               expected=expected, can_catch_up=can_catch_up)
 
-    if offline_copy["offline_copy"] or "_flashes" in flask_session:  # a banner of its own time, or a message: not kept
-        whole = page(clock.now_local())
-    else:
-        # Kept as its rows are, and per what else the layout shows of the viewer (their name, their navigation).
-        whole = region_cache.kept("register-page", region, (rows_key, whole_pages.viewer()), page)
-    return offline.as_copy(whole_pages.body(whole))
+    return offline.as_copy(whole_pages.kept("register", region, rows_key, page,
+                                            afresh=offline_copy["offline_copy"], admins=True))
 
 
 @bp.route("/<int:session_id>/print")
